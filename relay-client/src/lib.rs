@@ -1,0 +1,2 @@
+//! The Iris relay v1 client core.
+pub mod codec;
