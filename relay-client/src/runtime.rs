@@ -1,0 +1,57 @@
+//! The core's own Tokio runtime, which carries every connection's socket tasks, and the bridge
+//! from the blocking API onto it.
+
+use crate::error::{Error, Result};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+struct Owned {
+    pid: u32,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
+
+/// The runtime for this process. A fork()ed child gets a fresh one: the parent's worker threads do
+/// not exist in the child, so the parent's runtime is leaked there, never used.
+pub(crate) fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(owned) = slot.as_ref() {
+        if owned.pid == pid {
+            return Ok(owned.runtime.clone());
+        }
+        std::mem::forget(slot.take());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("iris-io")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the I/O runtime", e))?;
+    let runtime = Arc::new(runtime);
+    *slot = Some(Owned { pid, runtime: runtime.clone() });
+    Ok(runtime)
+}
+
+/// Runs `future` to completion on the core's runtime, blocking the calling thread.
+///
+/// Refuses (instead of panicking) when called from inside an async runtime, where blocking would
+/// stall other tasks: async code uses the `*_async` methods.
+pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::invalid(
+            "a blocking iris call was made from inside an async runtime; use the *_async method instead",
+        ));
+    }
+    Ok(runtime()?.block_on(future))
+}
+
+/// Fails with CLOSED when an object made by the parent process is used in a fork()ed child.
+pub(crate) fn check_pid(owner_pid: u32) -> Result<()> {
+    if owner_pid == std::process::id() {
+        Ok(())
+    } else {
+        Err(Error::closed("this iris object belongs to the parent process; connect again in the forked child"))
+    }
+}
