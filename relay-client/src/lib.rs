@@ -40,6 +40,7 @@ mod error;
 mod handler;
 mod limits;
 mod runtime;
+pub use runtime::{block_on_checked, runtime_handle};
 
 pub use bytes::Bytes;
 pub use conn::{connect, connect_async, register, register_async, Connection, Service, Tunnel};

@@ -55,3 +55,30 @@ pub(crate) fn check_pid(owner_pid: u32) -> Result<()> {
         Err(Error::closed("this iris object belongs to the parent process; connect again in the forked child"))
     }
 }
+
+/// Runs `future` on the core's runtime from a blocking thread, calling `check` every `every` while
+/// it waits; an error from `check` abandons the future and is returned as `Ok(Err(e))`.
+///
+/// Bindings use this so a blocked call stays interruptible (Python's Ctrl-C, Java's
+/// `Thread.interrupt`). An abandoned request's late reply is discarded by the core.
+pub fn block_on_checked<F: Future, E>(
+    future: F,
+    every: std::time::Duration,
+    mut check: impl FnMut() -> std::result::Result<(), E>,
+) -> Result<std::result::Result<F::Output, E>> {
+    block_on(async {
+        tokio::pin!(future);
+        loop {
+            match tokio::time::timeout(every, &mut future).await {
+                Ok(output) => return Ok(output),
+                Err(_) => check()?,
+            }
+        }
+    })
+}
+
+/// A handle on the core's runtime, for bindings that need to spawn onto it (for example to drive
+/// async calls from a foreign event loop).
+pub fn runtime_handle() -> Result<tokio::runtime::Handle> {
+    Ok(runtime()?.handle().clone())
+}
