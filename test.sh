@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of the project: all Rust crates, then every language binding.
+# Each step installs what it needs; a fresh machine needs only the toolchains.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "==> cargo build --workspace"
+cargo build --workspace --all-targets
+
+echo "==> cargo test --workspace"
+cargo test --workspace
+
+for lang in python node java c; do
+  script="bindings/$lang/run-tests.sh"
+  if [ -x "$script" ]; then
+    echo "==> $script"
+    "$script"
+  fi
+done
+echo "==> all tests passed"
