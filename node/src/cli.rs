@@ -1,0 +1,116 @@
+//! Command line parsing: turns arguments into a [`Config`] or a key generation job.
+
+use crate::config::{Config, Identity, OverlayConfig, RelayConfig, DEFAULT_RELAY_PORT};
+use crate::keys::{self, KeyError};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The Iris node: lets local applications talk to each other and to other nodes of the network
+/// by cluster and topic name.
+///
+/// Applications attach over TCP on the loopback interface (relay protocol v1).
+#[derive(Debug, Parser)]
+#[command(name = "iris", version, args_conflicts_with_subcommands = true)]
+#[command(after_help = "Examples:\n  iris --dev                          one-node sandbox, random network name\n  iris --net acme --rsa acme.pem      join the network \"acme\"\n  iris keygen --out acme.pem          create a network key")]
+pub struct Cli {
+    /// Node settings (ignored with a subcommand).
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// An optional maintenance command instead of running the node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags for running the node.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run a one-node developer sandbox: random network name, no key, no peers.
+    #[arg(long, conflicts_with_all = ["net", "rsa"])]
+    pub dev: bool,
+    /// Name of the network to join (requires --rsa).
+    #[arg(long, value_name = "NAME", requires = "rsa")]
+    pub net: Option<String>,
+    /// The network's PKCS#1 RSA private key, PEM or DER, at least 2048 bits (requires --net).
+    #[arg(long, value_name = "KEY.pem", requires = "net")]
+    pub rsa: Option<PathBuf>,
+    /// TCP port of the relay on 127.0.0.1 and [::1]; 0 picks a free port.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RELAY_PORT)]
+    pub port: u16,
+    /// Largest message, request, reply or event a client may send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = iris_client::codec::DEFAULT_MAX_MESSAGE)]
+    pub max_message: usize,
+    /// Seconds a new client connection has to complete the handshake (fractions allowed).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub handshake_timeout: f64,
+    /// Log filter, e.g. info, debug, iris_node=trace (default: $RUST_LOG, else info).
+    #[arg(long, value_name = "LEVEL")]
+    pub log: Option<String>,
+}
+
+/// Maintenance commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new network key (PKCS#1 PEM, readable by the owner only).
+    Keygen {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long, value_name = "KEY.pem")]
+        out: PathBuf,
+        /// Modulus size in bits.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+    },
+}
+
+/// Why the arguments do not describe a runnable node.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Neither `--dev` nor `--net`/`--rsa` was given.
+    #[error("choose a network: either --dev for a sandbox, or --net NAME --rsa KEY.pem to join a network")]
+    NoNetwork,
+    /// `--net` was empty.
+    #[error("--net must not be empty")]
+    EmptyNetwork,
+    /// The key could not be used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// `--handshake-timeout` was not a positive number of seconds.
+    #[error("--handshake-timeout must be a positive number of seconds, got {0}")]
+    HandshakeTimeout(f64),
+    /// `--max-message` was too small to be useful.
+    #[error("--max-message must be at least 1024 bytes, got {0}")]
+    MaxMessage(usize),
+}
+
+impl RunArgs {
+    /// Validates the flags and loads the key; does no networking.
+    pub fn to_config(&self) -> Result<Config, ConfigError> {
+        let identity = match (self.dev, &self.net, &self.rsa) {
+            (true, _, _) => Identity::dev(),
+            (false, Some(net), Some(rsa)) => {
+                if net.trim().is_empty() {
+                    return Err(ConfigError::EmptyNetwork);
+                }
+                Identity::Network { network: net.clone(), key: keys::load_private_key(rsa)? }
+            }
+            _ => return Err(ConfigError::NoNetwork),
+        };
+        let handshake_timeout = Duration::try_from_secs_f64(self.handshake_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or(ConfigError::HandshakeTimeout(self.handshake_timeout))?;
+        if self.max_message < 1024 {
+            return Err(ConfigError::MaxMessage(self.max_message));
+        }
+        // A real network gets an overlay (still a stub); a sandbox never does.
+        let overlay = match identity {
+            Identity::Dev { .. } => None,
+            Identity::Network { .. } => Some(OverlayConfig::default()),
+        };
+        Ok(Config {
+            identity,
+            relay: RelayConfig { port: self.port, max_message: self.max_message, handshake_timeout },
+            overlay,
+        })
+    }
+}

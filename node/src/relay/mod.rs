@@ -1,0 +1,124 @@
+//! The relay server: accepts local clients on loopback and runs one reader and one writer task per
+//! connection.
+
+pub mod connection;
+pub mod handshake;
+pub mod outbox;
+mod tracker;
+
+pub use tracker::ConnTracker;
+
+use crate::config::RelayConfig;
+use crate::router::{ConnId, Router};
+use crate::shutdown::Shutdown;
+use iris_client::codec::Limits;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+/// Why the relay could not listen.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on port {port}: 127.0.0.1: {v4}; [::1]: {v6}")]
+pub struct BindError {
+    /// The port asked for.
+    pub port: u16,
+    /// Why 127.0.0.1 failed.
+    pub v4: std::io::Error,
+    /// Why [::1] failed.
+    pub v6: std::io::Error,
+}
+
+/// Binds 127.0.0.1 and [::1] on `port` (0 = a free port, the same on both where possible). Fails
+/// only if neither address binds; never binds anything but loopback.
+pub async fn bind(port: u16) -> Result<(Vec<TcpListener>, u16), BindError> {
+    let mut listeners = Vec::new();
+    let mut chosen = port;
+    let v4_err = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+        Ok(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                chosen = addr.port();
+            }
+            listeners.push(listener);
+            None
+        }
+        Err(e) => Some(e),
+    };
+    let v6_err = match TcpListener::bind((Ipv6Addr::LOCALHOST, chosen)).await {
+        Ok(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                chosen = addr.port();
+            }
+            listeners.push(listener);
+            None
+        }
+        Err(e) => Some(e),
+    };
+    match (v4_err, v6_err) {
+        (Some(v4), Some(v6)) => Err(BindError { port, v4, v6 }),
+        (v4, v6) => {
+            if let Some(e) = v4 {
+                tracing::warn!(port = chosen, error = %e, "127.0.0.1 not available; relay on [::1] only");
+            }
+            if let Some(e) = v6 {
+                tracing::info!(port = chosen, error = %e, "[::1] not available; relay on 127.0.0.1 only");
+            }
+            Ok((listeners, chosen))
+        }
+    }
+}
+
+/// What every connection task shares.
+pub struct RelayContext {
+    /// Where frames are routed.
+    pub router: Arc<Router>,
+    /// Relay settings.
+    pub config: RelayConfig,
+    /// Decoder caps derived from the settings.
+    pub limits: Limits,
+    /// Fires when the node shuts down.
+    pub shutdown: Shutdown,
+    /// Counts live connections so shutdown can wait for their CLOSE to be flushed.
+    pub tracker: ConnTracker,
+    next_conn: AtomicU64,
+}
+
+impl RelayContext {
+    /// Shared state for the connections of one relay.
+    pub fn new(router: Arc<Router>, config: RelayConfig, shutdown: Shutdown) -> Arc<RelayContext> {
+        let limits = Limits { max_message: config.max_message, ..Limits::default() };
+        Arc::new(RelayContext { router, config, limits, shutdown, tracker: ConnTracker::default(), next_conn: AtomicU64::new(1) })
+    }
+}
+
+/// Accepts connections on `listener` until shutdown, serving each in its own task.
+pub async fn accept_loop(listener: TcpListener, ctx: Arc<RelayContext>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = ctx.shutdown.wait() => return,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                let id = ConnId(ctx.next_conn.fetch_add(1, Ordering::Relaxed));
+                let guard = ctx.tracker.enter();
+                let ctx = ctx.clone();
+                let span = tracing::info_span!("conn", conn = %id);
+                tokio::spawn(
+                    async move {
+                        tracing::debug!(%addr, "accepted");
+                        connection::serve(stream, id, ctx).await;
+                        drop(guard);
+                    }
+                    .instrument(span),
+                );
+            }
+            Err(e) => {
+                // Usually EMFILE: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

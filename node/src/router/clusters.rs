@@ -1,0 +1,86 @@
+//! Cluster membership, member selection and broadcast.
+
+use super::destination::{ConnId, Destination, DestinationKey};
+use super::Router;
+use bytes::Bytes;
+use iris_client::codec::NodeFrame;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
+
+/// The members of one cluster.
+#[derive(Default)]
+pub(super) struct Cluster {
+    /// Copied on write: membership changes are rare, routing is hot.
+    members: Arc<Vec<Destination>>,
+    /// Where the next selection starts scanning, so equally loaded members take turns.
+    cursor: AtomicUsize,
+}
+
+impl Router {
+    pub(super) fn join(&self, cluster: &str, member: Destination) {
+        let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
+        let entry = clusters.entry(cluster.into()).or_default();
+        let key = member.key();
+        if !entry.members.iter().any(|m| m.key() == key) {
+            Arc::make_mut(&mut entry.members).push(member);
+        }
+    }
+
+    pub(super) fn leave(&self, cluster: &str, id: ConnId) {
+        let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = clusters.get_mut(cluster) {
+            Arc::make_mut(&mut entry.members).retain(|m| m.key() != DestinationKey::Local(id));
+            if entry.members.is_empty() {
+                clusters.remove(cluster);
+            }
+        }
+    }
+
+    /// Picks the member for one request or tunnel: the least loaded (fewest outstanding delivered
+    /// requests); among equals, the scan starts one further each time, so every member takes a
+    /// share even when all are idle.
+    pub(super) fn pick_member(&self, cluster: &str) -> Option<Destination> {
+        let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
+        let entry = clusters.get(cluster)?;
+        let members = &entry.members;
+        let n = members.len();
+        if n == 0 {
+            return None;
+        }
+        let start = entry.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let mut best = &members[start];
+        let mut best_load = best.load();
+        for i in 1..n {
+            if best_load == 0 {
+                break;
+            }
+            let candidate = &members[(start + i) % n];
+            let load = candidate.load();
+            if load < best_load {
+                best = candidate;
+                best_load = load;
+            }
+        }
+        Some(best.clone())
+    }
+
+    /// The current members of `cluster` (a snapshot).
+    pub(super) fn members(&self, cluster: &str) -> Option<Arc<Vec<Destination>>> {
+        let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
+        clusters.get(cluster).map(|c| c.members.clone())
+    }
+
+    /// Sends `message` to every member of `cluster`, the sender too if it is one. Best effort.
+    pub fn broadcast(&self, cluster: &str, message: Bytes) {
+        let Some(members) = self.members(cluster) else { return };
+        let frame = NodeFrame::Broadcast { message };
+        for member in members.iter() {
+            member.send_best_effort(&frame, "broadcast");
+        }
+    }
+
+    /// How many members `cluster` has (for tests and diagnostics).
+    pub fn member_count(&self, cluster: &str) -> usize {
+        self.members(cluster).map_or(0, |m| m.len())
+    }
+}

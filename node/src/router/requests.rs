@@ -1,0 +1,106 @@
+//! Request/reply: one member answers each request; the node enforces every timeout and always
+//! answers the caller.
+
+use super::destination::{Destination, LocalPeer};
+use super::timer::Expiry;
+use super::Router;
+use crate::util::deadline_after;
+use bytes::Bytes;
+use iris_client::codec::{ByteStr, NodeFrame, ReplyOutcome};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// A request delivered to a member and not yet answered.
+#[derive(Debug)]
+pub(crate) struct PendingRequest {
+    /// Who asked.
+    caller: Destination,
+    /// The caller's own id for the request (never confused with the node's id towards the member).
+    caller_id: u64,
+    /// When the caller gets timed_out.
+    deadline: Option<Instant>,
+}
+
+/// Tells the caller its request timed out.
+pub(super) fn answer_timed_out(caller: &Destination, caller_id: u64) {
+    caller.send(&NodeFrame::Reply { id: caller_id, outcome: ReplyOutcome::TimedOut });
+}
+
+impl Router {
+    /// Routes a request to one member of `cluster` and arranges for the caller to be answered.
+    ///
+    /// When the chosen member's output is above its high-water mark this waits for room, at most
+    /// until the request's deadline: backpressure on the caller instead of unbounded buffering.
+    pub async fn request(&self, caller: &Destination, caller_id: u64, cluster: &str, request: Bytes, timeout_ms: u64) {
+        let deadline = deadline_after(timeout_ms);
+        let unanswered = || Expiry::Unanswered { caller: caller.clone(), caller_id };
+        let Some(member) = self.pick_member(cluster) else {
+            // Nobody to ask: the caller still waits its full timeout, as if the request were lost.
+            self.timer.schedule(deadline, unanswered());
+            return;
+        };
+        match &member {
+            Destination::Local(peer) => {
+                if !peer.outbox.has_room() {
+                    let waited = match deadline {
+                        Some(at) => tokio::time::timeout_at(at, peer.outbox.wait_room()).await.is_ok(),
+                        None => {
+                            peer.outbox.wait_room().await;
+                            true
+                        }
+                    };
+                    if !waited {
+                        self.timer.schedule(deadline, unanswered());
+                        return;
+                    }
+                }
+                let id = peer.allocate_request_id();
+                peer.add_request(id, PendingRequest { caller: caller.clone(), caller_id, deadline });
+                // If the member is closing the push is refused; the entry then waits for the
+                // deadline like any unanswered request.
+                peer.outbox.push(&NodeFrame::Request { id, request, timeout_ms });
+                self.timer.schedule(deadline, Expiry::Request { target: member.clone(), id });
+            }
+        }
+    }
+
+    /// Handles a member's REPLY to the node's request `id`. Late, unknown and duplicate replies are
+    /// ignored; an empty fault means "no answer" and the caller times out at its deadline.
+    pub fn reply(&self, member: &Arc<LocalPeer>, id: u64, result: Result<Bytes, ByteStr>) {
+        let Some(pending) = member.take_request(id) else {
+            tracing::debug!(conn = %member.id, id, "reply to an unknown or expired request ignored");
+            return;
+        };
+        let outcome = match result {
+            Ok(reply) => ReplyOutcome::Reply(reply),
+            Err(fault) if fault.is_empty() => {
+                let what = Expiry::Unanswered { caller: pending.caller, caller_id: pending.caller_id };
+                self.timer.schedule(pending.deadline, what);
+                return;
+            }
+            Err(fault) => ReplyOutcome::Fault(fault),
+        };
+        self.timer.note_stale();
+        pending.caller.send(&NodeFrame::Reply { id: pending.caller_id, outcome });
+    }
+
+    pub(super) fn expire_request(&self, target: &Destination, id: u64) {
+        match target {
+            Destination::Local(peer) => {
+                if let Some(pending) = peer.take_request(id) {
+                    tracing::debug!(conn = %peer.id, id, "request timed out");
+                    answer_timed_out(&pending.caller, pending.caller_id);
+                }
+            }
+        }
+    }
+
+    /// A member went away: its callers learn at once instead of waiting out their timeouts (the
+    /// request may or may not have been processed; re-sending it elsewhere could run it twice).
+    pub(super) fn abandon_requests(&self, peer: &Arc<LocalPeer>) {
+        for pending in peer.take_all_requests() {
+            self.timer.note_stale();
+            answer_timed_out(&pending.caller, pending.caller_id);
+        }
+    }
+}
