@@ -50,6 +50,8 @@ struct State {
     queued_bytes: usize,
     workers: usize,
     busy: usize,
+    /// Workers blocked on the condition variable (only they need a wake-up).
+    waiting: usize,
     started: bool,
     closed: bool,
 }
@@ -113,8 +115,11 @@ impl Dispatcher {
         state.queued_bytes += size;
         state.queue.push_back(Job { size, deadline, run: Box::new(run) });
         self.spawn_needed(&mut state);
+        let wake = state.waiting > 0;
         drop(state);
-        self.inner.work.notify_one();
+        if wake {
+            self.inner.work.notify_one();
+        }
         Ok(())
     }
 
@@ -146,12 +151,14 @@ impl Dispatcher {
                 break;
             }
             let Some(job) = state.queue.pop_front() else {
+                state.waiting += 1;
                 let (next, wait) = self
                     .inner
                     .work
                     .wait_timeout(state, IDLE_EXIT)
                     .unwrap_or_else(|e| e.into_inner());
                 state = next;
+                state.waiting -= 1;
                 if wait.timed_out() && state.queue.is_empty() {
                     break;
                 }
