@@ -146,7 +146,10 @@ async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut Own
     loop {
         loop {
             match decode_client_frame(buf, &ctx.limits) {
-                Ok(Some(frame)) => match handle(ctx, peer, &me, frame).await {
+                Ok(Some(frame)) => match {
+                    tracing::trace!(frame = op_name(&frame), "frame");
+                    handle(ctx, peer, &me, frame).await
+                } {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Close) => return Ending::ClientClosed,
                     Err(v) => return Ending::Violation(v.0),
@@ -159,6 +162,7 @@ async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut Own
         tokio::select! {
             read = reader.read_buf(buf) => match read {
                 Ok(0) => return Ending::Disconnected(None),
+                Ok(n) if tracing::enabled!(tracing::Level::TRACE) => tracing::trace!(n, buffered = buf.len(), "read"),
                 Ok(_) => {}
                 Err(e) => return Ending::Disconnected(Some(e)),
             },

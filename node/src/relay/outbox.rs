@@ -245,7 +245,7 @@ mod tests {
     fn overflow_closes_the_outbox() {
         let outbox = Outbox::new(HIGH_WATER);
         assert!(outbox.push(&broadcast(HIGH_WATER - 100)));
-        assert!(!outbox.push(&broadcast(10)));
+        assert!(!outbox.push(&broadcast(200)));
         assert!(outbox.is_closing());
     }
 

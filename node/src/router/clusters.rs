@@ -1,9 +1,12 @@
 //! Cluster membership, member selection and broadcast.
+//!
+//! Tables keyed by [`ByteStr`] are always queried with a `ByteStr`, never a `&str`: `ByteStr`'s
+//! hash is that of its bytes, which differs from `str`'s, so a `&str` lookup would miss.
 
 use super::destination::{ConnId, Destination, DestinationKey};
 use super::Router;
 use bytes::Bytes;
-use iris_client::codec::NodeFrame;
+use iris_client::codec::{ByteStr, NodeFrame};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 
@@ -17,16 +20,16 @@ pub(super) struct Cluster {
 }
 
 impl Router {
-    pub(super) fn join(&self, cluster: &str, member: Destination) {
+    pub(super) fn join(&self, cluster: &ByteStr, member: Destination) {
         let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
-        let entry = clusters.entry(cluster.into()).or_default();
+        let entry = clusters.entry(cluster.clone()).or_default();
         let key = member.key();
         if !entry.members.iter().any(|m| m.key() == key) {
             Arc::make_mut(&mut entry.members).push(member);
         }
     }
 
-    pub(super) fn leave(&self, cluster: &str, id: ConnId) {
+    pub(super) fn leave(&self, cluster: &ByteStr, id: ConnId) {
         let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = clusters.get_mut(cluster) {
             Arc::make_mut(&mut entry.members).retain(|m| m.key() != DestinationKey::Local(id));
@@ -39,7 +42,7 @@ impl Router {
     /// Picks the member for one request or tunnel: the least loaded (fewest outstanding delivered
     /// requests); among equals, the scan starts one further each time, so every member takes a
     /// share even when all are idle.
-    pub(super) fn pick_member(&self, cluster: &str) -> Option<Destination> {
+    pub(super) fn pick_member(&self, cluster: &ByteStr) -> Option<Destination> {
         let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
         let entry = clusters.get(cluster)?;
         let members = &entry.members;
@@ -65,13 +68,13 @@ impl Router {
     }
 
     /// The current members of `cluster` (a snapshot).
-    pub(super) fn members(&self, cluster: &str) -> Option<Arc<Vec<Destination>>> {
+    pub(super) fn members(&self, cluster: &ByteStr) -> Option<Arc<Vec<Destination>>> {
         let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
         clusters.get(cluster).map(|c| c.members.clone())
     }
 
     /// Sends `message` to every member of `cluster`, the sender too if it is one. Best effort.
-    pub fn broadcast(&self, cluster: &str, message: Bytes) {
+    pub fn broadcast(&self, cluster: &ByteStr, message: Bytes) {
         let Some(members) = self.members(cluster) else { return };
         let frame = NodeFrame::Broadcast { message };
         for member in members.iter() {
@@ -81,6 +84,6 @@ impl Router {
 
     /// How many members `cluster` has (for tests and diagnostics).
     pub fn member_count(&self, cluster: &str) -> usize {
-        self.members(cluster).map_or(0, |m| m.len())
+        self.members(&ByteStr::from(cluster)).map_or(0, |m| m.len())
     }
 }

@@ -31,7 +31,7 @@ impl Router {
     ///
     /// When the chosen member's output is above its high-water mark this waits for room, at most
     /// until the request's deadline: backpressure on the caller instead of unbounded buffering.
-    pub async fn request(&self, caller: &Destination, caller_id: u64, cluster: &str, request: Bytes, timeout_ms: u64) {
+    pub async fn request(&self, caller: &Destination, caller_id: u64, cluster: &ByteStr, request: Bytes, timeout_ms: u64) {
         let deadline = deadline_after(timeout_ms);
         let unanswered = || Expiry::Unanswered { caller: caller.clone(), caller_id };
         let Some(member) = self.pick_member(cluster) else {

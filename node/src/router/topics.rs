@@ -24,7 +24,7 @@ impl Router {
 
     /// Unsubscribes `peer` from `topic`. Unsubscribing from a topic not subscribed is a harmless
     /// no-op, for the same reason as a double subscribe.
-    pub fn unsubscribe(&self, peer: &Arc<LocalPeer>, topic: &str) {
+    pub fn unsubscribe(&self, peer: &Arc<LocalPeer>, topic: &ByteStr) {
         if !lock(&peer.topics).remove(topic) {
             tracing::debug!(conn = %peer.id, %topic, "not subscribed; unsubscribe ignored");
             return;
@@ -32,7 +32,7 @@ impl Router {
         self.remove_subscriber(peer, topic);
     }
 
-    fn remove_subscriber(&self, peer: &LocalPeer, topic: &str) {
+    fn remove_subscriber(&self, peer: &LocalPeer, topic: &ByteStr) {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(subscribers) = topics.get_mut(topic) {
             Arc::make_mut(subscribers).retain(|d| !peer.is(d));

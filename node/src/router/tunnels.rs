@@ -49,7 +49,7 @@ fn timed_out(tunnel_id: u64) -> NodeFrame {
 
 impl Router {
     /// TUN_INIT from `initiator`: asks one member of `cluster` to accept a tunnel.
-    pub fn tunnel_init(&self, initiator: &Arc<LocalPeer>, tunnel_id: u64, cluster: &str, timeout_ms: u64) -> Result<(), Violation> {
+    pub fn tunnel_init(&self, initiator: &Arc<LocalPeer>, tunnel_id: u64, cluster: &ByteStr, timeout_ms: u64) -> Result<(), Violation> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let deadline = deadline_after(timeout_ms);
         let me = Destination::Local(initiator.clone());

@@ -1,0 +1,247 @@
+//! Shared helpers: start the real `iris` binary and speak raw relay v1 to it over loopback TCP.
+#![allow(dead_code)]
+
+use bytes::{Bytes, BytesMut};
+use iris_client::codec::{decode_node_frame, ByteStr, ClientFrame, Limits, NodeFrame, CLIENT_MAGIC, PROTOCOL_VERSION, RELAY_MAGIC};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything that should happen "now".
+pub const PATIENCE: Duration = Duration::from_secs(5);
+/// How long to watch for something that must not happen.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// A running `iris` process, killed on drop.
+pub struct NodeProc {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    /// The relay port parsed from the boot line.
+    pub port: u16,
+}
+
+impl NodeProc {
+    /// `iris --dev --port 0` plus `extra` flags.
+    pub fn dev(extra: &[&str]) -> NodeProc {
+        let mut args = vec!["--dev", "--port", "0"];
+        args.extend_from_slice(extra);
+        NodeProc::start(&args)
+    }
+
+    /// Starts `iris` with exactly `args` and waits for its boot line.
+    pub fn start(args: &[&str]) -> NodeProc {
+        let stderr = if std::env::var_os("IRIS_TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() };
+        let log = std::env::var("IRIS_TEST_LOG").unwrap_or_default();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
+            .args(args)
+            .args(if log.is_empty() { vec![] } else { vec!["--log", log.as_str()] })
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn iris");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read boot line");
+        let port = line
+            .trim()
+            .strip_prefix("iris relay listening on port ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("unexpected boot line {line:?}")
+            });
+        NodeProc { child, _stdout: stdout, port }
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "iris did not exit in {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A client attached as a member of `cluster` ("" = plain client).
+    pub fn attach(&self, cluster: &str) -> Client {
+        Client::attach(self.port, cluster)
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a read produced.
+#[derive(Debug)]
+pub enum Event {
+    /// A frame from the node.
+    Frame(NodeFrame),
+    /// The node closed the connection.
+    Eof,
+    /// Nothing within the wait.
+    Quiet,
+}
+
+/// A raw relay v1 connection.
+pub struct Client {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Client {
+    /// Connects to 127.0.0.1:`port` without a handshake.
+    pub fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Client { stream, buf: BytesMut::new() }
+    }
+
+    /// Connects and completes the handshake as a member of `cluster` ("" = plain client).
+    pub fn attach(port: u16, cluster: &str) -> Client {
+        let mut client = Client::connect(port);
+        client.send(&init(CLIENT_MAGIC, PROTOCOL_VERSION, cluster));
+        match client.recv() {
+            NodeFrame::Init { magic, version } => {
+                assert_eq!(magic, RELAY_MAGIC);
+                assert_eq!(version, PROTOCOL_VERSION);
+            }
+            other => panic!("expected INIT, got {other:?}"),
+        }
+        client
+    }
+
+    /// Sends one frame.
+    pub fn send(&mut self, frame: &ClientFrame) {
+        let mut out = BytesMut::new();
+        frame.encode(&mut out);
+        self.stream.write_all(&out).expect("write");
+    }
+
+    /// Sends raw bytes (for malformed input). Errors are ignored: the node may already be gone.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// The next event within `within`.
+    pub fn next(&mut self, within: Duration) -> Event {
+        let deadline = Instant::now() + within;
+        loop {
+            match decode_node_frame(&mut self.buf, &Limits::default()) {
+                Ok(Some(frame)) => return Event::Frame(frame),
+                Ok(None) => {}
+                Err(e) => panic!("node sent invalid bytes: {e}"),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Event::Quiet;
+            }
+            self.stream.set_read_timeout(Some(deadline - now)).expect("timeout");
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Event::Eof,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return Event::Quiet
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Event::Eof,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// The next frame; panics if none comes within [`PATIENCE`].
+    pub fn recv(&mut self) -> NodeFrame {
+        match self.next(PATIENCE) {
+            Event::Frame(frame) => frame,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// Asserts that nothing arrives for [`QUIET`].
+    pub fn expect_quiet(&mut self) {
+        match self.next(QUIET) {
+            Event::Quiet => {}
+            other => panic!("expected nothing, got {other:?}"),
+        }
+    }
+
+    /// Asserts that the node closes the connection without sending anything first.
+    pub fn expect_eof(&mut self) {
+        match self.next(PATIENCE) {
+            Event::Eof => {}
+            other => panic!("expected the node to close, got {other:?}"),
+        }
+    }
+
+    /// Expects CLOSE and then the end of the stream; returns the reason.
+    pub fn expect_close(&mut self) -> String {
+        let reason = match self.recv() {
+            NodeFrame::Close { reason } => reason.to_string(),
+            other => panic!("expected CLOSE, got {other:?}"),
+        };
+        self.expect_eof();
+        reason
+    }
+
+    /// Expects a REPLY and returns (id, outcome).
+    pub fn expect_reply(&mut self) -> (u64, iris_client::codec::ReplyOutcome) {
+        match self.recv() {
+            NodeFrame::Reply { id, outcome } => (id, outcome),
+            other => panic!("expected REPLY, got {other:?}"),
+        }
+    }
+
+    /// Expects a REQUEST and returns (node id, payload, timeout_ms).
+    pub fn expect_request(&mut self) -> (u64, Bytes, u64) {
+        match self.recv() {
+            NodeFrame::Request { id, request, timeout_ms } => (id, request, timeout_ms),
+            other => panic!("expected REQUEST, got {other:?}"),
+        }
+    }
+
+    /// Subscribes to `topic` and waits until the subscription is live (by publishing to itself).
+    pub fn subscribe_synced(&mut self, topic: &str) {
+        self.send(&ClientFrame::Subscribe { topic: topic.into() });
+        self.sync();
+    }
+
+    /// Waits until every frame sent so far has been handled by the node: publishes a marker on a
+    /// private topic and waits for it to come back (frames of one connection are handled in order).
+    pub fn sync(&mut self) {
+        let topic: ByteStr = format!("sync-{:p}", self).into();
+        self.send(&ClientFrame::Subscribe { topic: topic.clone() });
+        self.send(&ClientFrame::Publish { topic: topic.clone(), event: Bytes::from_static(b"sync") });
+        loop {
+            match self.recv() {
+                NodeFrame::Publish { topic: t, .. } if t == topic => break,
+                other => panic!("unexpected frame while syncing: {other:?}"),
+            }
+        }
+        self.send(&ClientFrame::Unsubscribe { topic });
+    }
+}
+
+/// An INIT frame.
+pub fn init(magic: &str, version: &str, cluster: &str) -> ClientFrame {
+    ClientFrame::Init { magic: magic.into(), version: version.into(), cluster: cluster.into() }
+}
+
+/// A REQUEST frame.
+pub fn request(id: u64, cluster: &str, payload: &'static [u8], timeout_ms: u64) -> ClientFrame {
+    ClientFrame::Request { id, cluster: cluster.into(), request: Bytes::from_static(payload), timeout_ms }
+}
