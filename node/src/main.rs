@@ -61,6 +61,13 @@ fn run(args: &iris_node::cli::RunArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let mut signals = match iris_node::shutdown::OsSignals::install() {
+            Ok(signals) => signals,
+            Err(e) => {
+                eprintln!("iris: error: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let node = match Node::start(config).await {
             Ok(node) => node,
             Err(e) => {
@@ -73,10 +80,8 @@ fn run(args: &iris_node::cli::RunArgs) -> ExitCode {
         let _ = writeln!(stdout, "iris relay listening on port {}", node.relay_port());
         let _ = stdout.flush();
         drop(stdout);
-        match iris_node::shutdown::os_signal().await {
-            Ok(signal) => tracing::info!(signal, "shutting down"),
-            Err(e) => tracing::error!(error = %e, "cannot wait for signals; shutting down"),
-        }
+        let signal = signals.recv().await;
+        tracing::info!(signal, "shutting down");
         node.shutdown().await;
         ExitCode::SUCCESS
     })

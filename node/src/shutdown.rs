@@ -47,21 +47,42 @@ impl Shutdown {
     }
 }
 
-/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere) and returns the signal's name.
-pub async fn os_signal() -> std::io::Result<&'static str> {
+/// SIGINT/SIGTERM listeners. Install them before announcing readiness: a signal that arrives
+/// earlier would otherwise kill the process with the default action instead of a clean shutdown.
+pub struct OsSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => Ok("SIGTERM"),
-            _ = int.recv() => Ok("SIGINT"),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl OsSignals {
+    /// Installs the handlers (inside a runtime).
+    pub fn install() -> std::io::Result<OsSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(OsSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(OsSignals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await?;
-        Ok("Ctrl-C")
+
+    /// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere) and returns the signal's name.
+    pub async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }

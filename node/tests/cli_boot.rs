@@ -1,0 +1,75 @@
+//! Command line: network keys, argument errors, the boot line.
+
+mod common;
+
+use common::NodeProc;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn iris(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iris")).args(args).stdin(Stdio::null()).output().expect("run iris")
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("iris-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[test]
+fn keygen_then_boot_on_a_named_network() {
+    let key = temp("net.pem");
+    let out = iris(&["keygen", "--out", key.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pem = std::fs::read_to_string(&key).expect("key written");
+    assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    // Never overwritten.
+    assert!(!iris(&["keygen", "--out", key.to_str().expect("utf8")]).status.success());
+    let mut node = NodeProc::start(&["--net", "acme", "--rsa", key.to_str().expect("utf8"), "--port", "0"]);
+    let _client = node.attach("svc");
+    node.sigterm();
+    assert!(node.wait_exit(Duration::from_secs(10)).success());
+    let _ = std::fs::remove_file(&key);
+}
+
+#[test]
+fn a_network_needs_a_usable_key() {
+    let missing = iris(&["--net", "acme", "--rsa", "/nonexistent/key.pem", "--port", "0"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read RSA key file"));
+    let garbage = temp("garbage.pem");
+    std::fs::write(&garbage, "not a key").expect("write");
+    let out = iris(&["--net", "acme", "--rsa", garbage.to_str().expect("utf8"), "--port", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a PKCS#1 RSA private key"));
+    let _ = std::fs::remove_file(&garbage);
+}
+
+#[test]
+fn a_network_choice_is_required() {
+    for args in [&[][..], &["--port", "0"][..], &["--net", "acme"][..], &["--dev", "--net", "acme"][..]] {
+        let out = iris(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(out.stdout.is_empty(), "{args:?} printed a boot line");
+    }
+    let out = iris(&["--dev", "--handshake-timeout", "-1", "--port", "0"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn help_describes_the_modes() {
+    let out = iris(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["--dev", "--net", "--rsa", "--port", "--max-message", "--handshake-timeout", "keygen"] {
+        assert!(help.contains(word), "help lacks {word}");
+    }
+}
+
+#[test]
+fn two_nodes_cannot_share_a_port_but_each_reports_its_own() {
+    let first = NodeProc::dev(&[]);
+    let out = iris(&["--dev", "--port", &first.port.to_string()]);
+    assert!(!out.status.success(), "a second node on a used port must fail");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+}
