@@ -1,10 +1,23 @@
 use bytes::Bytes;
-use std::{borrow::Borrow, fmt, ops::Deref};
+use std::{
+    borrow::Borrow,
+    fmt,
+    hash::{Hash, Hasher},
+    ops::Deref,
+};
 
 /// An immutable UTF-8 string backed by [`Bytes`]: decoded without copying and cloned without
 /// allocating, which matters when one topic name fans out to many subscribers.
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteStr(Bytes);
+
+/// Hashes exactly like `str`, as `Borrow<str>` requires: maps keyed by `ByteStr` can be queried
+/// with a `&str`.
+impl Hash for ByteStr {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
 
 impl ByteStr {
     /// Wraps bytes already known to be UTF-8; returns `None` otherwise.
@@ -80,5 +93,19 @@ impl PartialEq<str> for ByteStr {
 impl PartialEq<&str> for ByteStr {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ByteStr;
+    use std::collections::HashMap;
+
+    #[test]
+    fn maps_keyed_by_bytestr_answer_str_lookups() {
+        let mut map = HashMap::new();
+        map.insert(ByteStr::from("news"), 1);
+        assert_eq!(map.get("news"), Some(&1));
+        assert_eq!(map.remove("news"), Some(1));
     }
 }
