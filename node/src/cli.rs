@@ -91,7 +91,7 @@ impl RunArgs {
                 if net.trim().is_empty() {
                     return Err(ConfigError::EmptyNetwork);
                 }
-                Identity::Network { network: net.clone(), key: keys::load_private_key(rsa)? }
+                Identity::Network { network: net.clone(), key: Box::new(keys::load_private_key(rsa)?) }
             }
             _ => return Err(ConfigError::NoNetwork),
         };

@@ -39,8 +39,9 @@ pub enum Identity {
     Network {
         /// The network name.
         network: String,
-        /// The network's shared private key (validated, >= 2048 bits).
-        key: RsaPrivateKey,
+        /// The network's shared private key (validated, >= 2048 bits). Boxed: it is large and
+        /// read once.
+        key: Box<RsaPrivateKey>,
     },
 }
 

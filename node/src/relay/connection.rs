@@ -51,7 +51,12 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(4096);
     let handshake = tokio::time::timeout(ctx.config.handshake_timeout, read_init(&mut reader, &mut buf, ctx.config.max_message));
-    let cluster = match handshake.await {
+    let handshake = tokio::select! {
+        result = handshake => result,
+        // Not yet a client: nothing to say goodbye to.
+        _ = ctx.shutdown.wait() => return,
+    };
+    let cluster = match handshake {
         Ok(Ok(cluster)) => cluster,
         Err(_) => {
             warn!(timeout = ?ctx.config.handshake_timeout, "handshake timed out; closing");
@@ -146,14 +151,14 @@ async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut Own
     loop {
         loop {
             match decode_client_frame(buf, &ctx.limits) {
-                Ok(Some(frame)) => match {
+                Ok(Some(frame)) => {
                     tracing::trace!(frame = op_name(&frame), "frame");
-                    handle(ctx, peer, &me, frame).await
-                } {
-                    Ok(Flow::Continue) => {}
-                    Ok(Flow::Close) => return Ending::ClientClosed,
-                    Err(v) => return Ending::Violation(v.0),
-                },
+                    match handle(ctx, peer, &me, frame).await {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::Close) => return Ending::ClientClosed,
+                        Err(v) => return Ending::Violation(v.0),
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => return Ending::Violation(e.to_string()),
             }
@@ -162,7 +167,6 @@ async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut Own
         tokio::select! {
             read = reader.read_buf(buf) => match read {
                 Ok(0) => return Ending::Disconnected(None),
-                Ok(n) if tracing::enabled!(tracing::Level::TRACE) => tracing::trace!(n, buffered = buf.len(), "read"),
                 Ok(_) => {}
                 Err(e) => return Ending::Disconnected(Some(e)),
             },

@@ -74,6 +74,8 @@ impl Router {
         let outcome = match result {
             Ok(reply) => ReplyOutcome::Reply(reply),
             Err(fault) if fault.is_empty() => {
+                // The delivery's own timer entry is now stale; a fresh one answers the caller.
+                self.timer.note_stale();
                 let what = Expiry::Unanswered { caller: pending.caller, caller_id: pending.caller_id };
                 self.timer.schedule(pending.deadline, what);
                 return;

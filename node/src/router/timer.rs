@@ -77,7 +77,7 @@ impl Timer {
         let Some(at) = at else { return };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut heap = lock(&self.heap);
-        let earliest = heap.peek().map_or(true, |e| at < e.at);
+        let earliest = !matches!(heap.peek(), Some(e) if e.at <= at);
         heap.push(Entry { at, seq, what });
         drop(heap);
         if earliest {

@@ -226,11 +226,9 @@ impl Client {
         let topic: ByteStr = format!("sync-{:p}", self).into();
         self.send(&ClientFrame::Subscribe { topic: topic.clone() });
         self.send(&ClientFrame::Publish { topic: topic.clone(), event: Bytes::from_static(b"sync") });
-        loop {
-            match self.recv() {
-                NodeFrame::Publish { topic: t, .. } if t == topic => break,
-                other => panic!("unexpected frame while syncing: {other:?}"),
-            }
+        match self.recv() {
+            NodeFrame::Publish { topic: t, .. } if t == topic => {}
+            other => panic!("unexpected frame while syncing: {other:?}"),
         }
         self.send(&ClientFrame::Unsubscribe { topic });
     }
