@@ -24,7 +24,7 @@ impl PyService {
     pub(crate) fn new(py: Python<'_>, service: Service) -> PyResult<Self> {
         let service = Arc::new(service);
         track_service(&service);
-        let connection = Py::new(py, PyConnection { conn: Arc::new(service.connection().clone()) })?;
+        let connection = Py::new(py, PyConnection::borrowed(service.connection().clone()))?;
         Ok(PyService { service, connection })
     }
 }

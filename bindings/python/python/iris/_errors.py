@@ -79,3 +79,8 @@ class ConnectionError(IrisError, builtins.ConnectionError):  # noqa: A001
 
     def __str__(self) -> str:
         return self.message
+
+
+for _cls in (IrisError, TimeoutError, ClosedError, RemoteError, InvalidArgumentError, ProtocolError, ConnectionError):
+    _cls.__module__ = "iris"
+del _cls
