@@ -126,7 +126,8 @@ typedef struct iris_topic_handler {
   /*
    Runs exactly once, after every `handle_event` call has returned and none can start again
    (after `iris_unsubscribe` or the connection's close), or before `iris_subscribe` returns if
-   it fails. Any thread except libiris's I/O threads; free `context` here.
+   it fails (then on the calling thread). Otherwise on a libiris thread, never on its I/O
+   threads, possibly after `iris_unsubscribe` has returned. Free `context` here.
    */
   void (*drop)(void *context);
 } iris_topic_handler;
@@ -210,8 +211,9 @@ typedef struct iris_service_handler {
   /*
    Runs exactly once, after every other callback has returned and none can start again: after
    the service is unregistered or dropped (once the last running callback ends), or before
-   `iris_register` returns if it fails. It may run on any thread except libiris's I/O threads;
-   free `context` here.
+   `iris_register` returns if it fails (then on the calling thread). Otherwise it runs on a
+   libiris thread, never on its I/O threads, so it may block and call iris functions; it
+   may run after `iris_service_unregister` has returned. Free `context` here.
    */
   void (*drop)(void *context);
 } iris_service_handler;
@@ -302,7 +304,7 @@ int iris_publish(const struct iris_connection *conn,
  at most `limits->event_threads` at once (NULL limits, or 0 fields, take the defaults).
 
  `*handler` is copied; its `drop(context)` runs exactly once: after `iris_unsubscribe` or the
- connection's close, once every running `handle_event` has returned — or before this function
+ connection's close, once every running `handle_event` has returned ; or before this function
  returns if it fails. Subscribing twice to one topic is INVALID_ARGUMENT.
  */
 int iris_subscribe(const struct iris_connection *conn,

@@ -180,7 +180,9 @@ pub extern "C" fn iris_subscribe(
         let topic = name_arg("topic", topic)?;
         // SAFETY: a non-NULL limits pointer must point to a valid struct, as documented.
         let limits = unsafe { limits.as_ref() }.map(|l| l.to_core()).unwrap_or_default();
-        conn.subscribe_arc(topic, adapter, limits)
+        // `adapter` stays alive across the call, so a failure drops the last reference here,
+        // outside the core's runtime, and the C `drop` runs before this returns.
+        conn.subscribe_arc(topic, adapter.clone(), limits)
     })
 }
 

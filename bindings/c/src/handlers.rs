@@ -53,8 +53,9 @@ pub struct iris_service_handler {
     pub handle_drop: Option<unsafe extern "C" fn(context: *mut c_void, status: c_int, reason: *const c_char)>,
     /// Runs exactly once, after every other callback has returned and none can start again: after
     /// the service is unregistered or dropped (once the last running callback ends), or before
-    /// `iris_register` returns if it fails. It may run on any thread except libiris's I/O threads;
-    /// free `context` here.
+    /// `iris_register` returns if it fails (then on the calling thread). Otherwise it runs on a
+    /// libiris thread, never on its I/O threads, so it may block and call iris functions; it
+    /// may run after `iris_service_unregister` has returned. Free `context` here.
     pub drop: Option<unsafe extern "C" fn(context: *mut c_void)>,
 }
 
@@ -73,7 +74,8 @@ pub struct iris_topic_handler {
     pub handle_event: Option<unsafe extern "C" fn(context: *mut c_void, event: *const u8, event_len: usize)>,
     /// Runs exactly once, after every `handle_event` call has returned and none can start again
     /// (after `iris_unsubscribe` or the connection's close), or before `iris_subscribe` returns if
-    /// it fails. Any thread except libiris's I/O threads; free `context` here.
+    /// it fails (then on the calling thread). Otherwise on a libiris thread, never on its I/O
+    /// threads, possibly after `iris_unsubscribe` has returned. Free `context` here.
     pub drop: Option<unsafe extern "C" fn(context: *mut c_void)>,
 }
 
@@ -125,8 +127,10 @@ impl Drop for Context {
     fn drop(&mut self) {
         let Some(drop_fn) = self.drop else { return };
         let ptr = SendPtr(self.ptr);
-        // Never run user code on the core's I/O threads (a blocking call there would stall every
-        // connection): hand it to a thread of its own.
+        // Never run user code inside the core's async runtime (on its I/O threads a blocking call
+        // would stall every connection, and inside its `block_on` iris calls are refused): hand
+        // it to a thread of its own. `iris_register` and `iris_subscribe` hold the last reference
+        // on their failure paths, so there `drop` runs on the caller's thread before returning.
         if tokio::runtime::Handle::try_current().is_ok() {
             let spawned = std::thread::Builder::new().name("iris-drop".into()).spawn(move || {
                 let ptr = ptr;

@@ -49,7 +49,9 @@ pub extern "C" fn iris_register(
         // SAFETY: a non-NULL limits pointer must point to a valid struct, as documented.
         let limits = unsafe { limits.as_ref() }.map(|l| l.to_core()).unwrap_or_default();
         crate::signals::prepare_runtime()?;
-        let service = iris_client::register(port, cluster, adapter, limits)?;
+        // `adapter` stays alive across the call, so a failure drops the last reference here,
+        // outside the core's runtime, and the C `drop` runs before this returns.
+        let service = iris_client::register(port, cluster, adapter.clone(), limits)?;
         let connection = iris_connection { conn: service.connection().clone() };
         *out = Box::into_raw(Box::new(iris_service { service, connection }));
         Ok(())

@@ -252,7 +252,7 @@ static int test_invalid_arguments(void) {
     iris_tunnel_free(NULL);
     iris_free_bytes(NULL);
     /* A bad registration still runs the handler's drop exactly once, before returning. */
-    service_state s = {0};
+    static service_state s;
     iris_service *service = (iris_service *)1;
     CHECK_STATUS(start_service("", &s, NULL, &service), IRIS_ERR_INVALID_ARGUMENT);
     CHECK(service == NULL && atomic_load(&s.drops) == 1 && atomic_load(&s.init_calls) == 0);
@@ -262,7 +262,7 @@ static int test_invalid_arguments(void) {
 }
 
 static int test_request_reply(void) {
-    service_state s = {0};
+    static service_state s;
     iris_service *service = NULL;
     CHECK_OK(start_service("c-echo", &s, NULL, &service));
     CHECK(atomic_load(&s.init_calls) == 1 && s.conn != NULL);
@@ -300,7 +300,7 @@ static int test_request_reply(void) {
 }
 
 static int test_faults(void) {
-    service_state s = {0};
+    static service_state s;
     iris_service *service = NULL;
     CHECK_OK(start_service("c-faults", &s, NULL, &service));
     iris_connection *conn = NULL;
@@ -311,7 +311,7 @@ static int test_faults(void) {
     CHECK_STATUS(request_text(conn, "c-faults", "noreply", 5 * SECOND, out, sizeof out), IRIS_ERR_REMOTE);
     CHECK(strcmp(iris_last_error_message(), "the request handler gave no reply") == 0);
     /* A service without a request handler answers with a fault. */
-    service_state s2 = {0};
+    static service_state s2;
     iris_service_handler h = {.context = &s2, .drop = svc_drop};
     iris_service *bare = NULL;
     CHECK_OK(iris_register(PORT, "c-bare", &h, NULL, &bare));
@@ -329,7 +329,7 @@ static int test_timeouts(void) {
     uint64_t start = now_ms();
     CHECK_STATUS(request_text(conn, "c-nobody", "hi", 300, out, sizeof out), IRIS_ERR_TIMEOUT);
     CHECK(now_ms() - start >= 250);
-    service_state s = {0};
+    static service_state s;
     iris_service *service = NULL;
     CHECK_OK(start_service("c-slow", &s, NULL, &service));
     CHECK_STATUS(request_text(conn, "c-slow", "slow", 300, out, sizeof out), IRIS_ERR_TIMEOUT);
@@ -341,7 +341,7 @@ static int test_timeouts(void) {
 }
 
 static int test_broadcast(void) {
-    service_state a = {0}, b = {0};
+    static service_state a, b;
     iris_service *sa = NULL, *sb = NULL;
     CHECK_OK(start_service("c-bcast", &a, NULL, &sa));
     CHECK_OK(start_service("c-bcast", &b, NULL, &sb));
@@ -382,7 +382,7 @@ static void on_topic_drop(void *context) {
 }
 
 static int test_publish_subscribe(void) {
-    topic_state t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static topic_state t = {.lock = PTHREAD_MUTEX_INITIALIZER};
     iris_topic_handler h = {.context = &t, .handle_event = on_event, .drop = on_topic_drop};
     iris_topic_limits one = {.event_threads = 1}; /* one thread: events run in FIFO order */
     iris_connection *sub = NULL, *pub = NULL;
@@ -390,7 +390,7 @@ static int test_publish_subscribe(void) {
     CHECK_OK(iris_connect(PORT, &pub));
     CHECK_OK(iris_subscribe(sub, "c-topic", &h, &one));
     /* A second subscription to the same topic fails and drops its own handler at once. */
-    topic_state t2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static topic_state t2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
     iris_topic_handler h2 = {.context = &t2, .handle_event = on_event, .drop = on_topic_drop};
     CHECK_STATUS(iris_subscribe(sub, "c-topic", &h2, NULL), IRIS_ERR_INVALID_ARGUMENT);
     CHECK(atomic_load(&t2.drops) == 1);
@@ -417,7 +417,7 @@ static int test_publish_subscribe(void) {
     sleep_ms(200);
     CHECK(atomic_load(&t.count) == 20);
     /* A subscription still active at close is dropped by the close. */
-    topic_state t3 = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static topic_state t3 = {.lock = PTHREAD_MUTEX_INITIALIZER};
     iris_topic_handler h3 = {.context = &t3, .handle_event = on_event, .drop = on_topic_drop};
     CHECK_OK(iris_subscribe(sub, "c-topic-2", &h3, NULL));
     CHECK_OK(iris_connection_close(sub));
@@ -429,7 +429,7 @@ static int test_publish_subscribe(void) {
 }
 
 static int test_tunnel_echo(void) {
-    service_state s = {0};
+    static service_state s;
     iris_service *service = NULL;
     CHECK_OK(start_service("c-tunnel", &s, NULL, &service));
     iris_connection *conn = NULL;
@@ -479,7 +479,7 @@ static int test_tunnel_echo(void) {
 }
 
 static int test_tunnel_16mib(void) {
-    service_state s = {0};
+    static service_state s;
     iris_service *service = NULL;
     CHECK_OK(start_service("c-tunnel-big", &s, NULL, &service));
     iris_connection *conn = NULL;
@@ -534,7 +534,7 @@ static void *blocked_request(void *arg) {
 }
 
 static int test_close_from_another_thread(void) {
-    service_state s = {0};
+    static service_state s;
     iris_service *service = NULL;
     CHECK_OK(start_service("c-close", &s, NULL, &service));
     iris_connection *conn = NULL;
@@ -614,7 +614,7 @@ static int run_load(const iris_connection *conn, const char *cluster, int thread
 }
 
 static int test_concurrent_requests(void) {
-    service_state s = {0};
+    static service_state s;
     iris_service *service = NULL;
     CHECK_OK(start_service("c-load", &s, NULL, &service));
     iris_connection *conn = NULL;
@@ -626,7 +626,7 @@ static int test_concurrent_requests(void) {
 }
 
 static int test_thread_limit(void) {
-    service_state s = {.delay_ms = 100};
+    static service_state s = {.delay_ms = 100};
     iris_service_limits limits = {.request_threads = 2};
     iris_service *service = NULL;
     CHECK_OK(start_service("c-limit", &s, &limits, &service));
@@ -639,7 +639,7 @@ static int test_thread_limit(void) {
 }
 
 static int test_memory_limit(void) {
-    service_state s = {0};
+    static service_state s;
     iris_service_limits limits = {.request_memory = 1000};
     iris_service *service = NULL;
     CHECK_OK(start_service("c-memory", &s, &limits, &service));
@@ -660,7 +660,7 @@ static int test_memory_limit(void) {
 }
 
 static int test_init_failure(void) {
-    service_state s = {0};
+    static service_state s;
     atomic_store(&s.init_result, 7);
     iris_service *service = (iris_service *)1;
     CHECK_STATUS(start_service("c-init-fails", &s, NULL, &service), IRIS_ERR_INVALID_ARGUMENT);
@@ -679,7 +679,7 @@ static int test_init_failure(void) {
 static int test_node_drops_service(void) {
     test_node node = {0};
     CHECK(node_start(&node) == 0);
-    service_state s = {0};
+    static service_state s;
     iris_service_handler h = echo_handler(&s);
     iris_service *service = NULL;
     CHECK_OK(iris_register(node.port, "c-dropped", &h, NULL, &service));
