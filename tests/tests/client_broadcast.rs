@@ -60,6 +60,9 @@ fn broadcast_reaches_the_sender_when_it_is_a_member() {
     assert_eq!(&handler.0.lock().unwrap()[0][..], b"to myself");
 }
 
+/// How long a subscription may take to reach the node before another connection publishes.
+const SUBSCRIBE_SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
 fn subscribe_all(conn: &Connection, topics: &[String], seen: &Seen) {
@@ -87,6 +90,8 @@ fn publish_5_clients_5_services_7_topics() {
     for (conn, seen) in endpoints.iter().zip(&seen) {
         subscribe_all(conn, &topics, seen);
     }
+    // SUBSCRIBE has no acknowledgement; other connections' publishes race with it on the node.
+    std::thread::sleep(SUBSCRIBE_SETTLE);
     // Every endpoint publishes 5 events on every topic.
     for (e, conn) in endpoints.iter().enumerate() {
         for topic in &topics {
@@ -129,6 +134,7 @@ fn events_with_one_thread_arrive_in_publish_order() {
     )
     .unwrap();
     let publisher = iris_client::connect(node.port).unwrap();
+    std::thread::sleep(SUBSCRIBE_SETTLE);
     for i in 0..2000u32 {
         publisher.publish("ordered", i.to_be_bytes().to_vec()).unwrap();
     }

@@ -74,8 +74,12 @@ impl TunnelInner {
         if state.closed.is_some() {
             return;
         }
+        // Octets the node spent allowance on that no application will ever consume: granted back
+        // at once, or an abandoned message would shrink the tunnel's window for good.
+        let mut discarded = 0usize;
         let complete = if size_or_cont > 0 {
-            if state.partial.take().is_some() {
+            if let Some(stale) = state.partial.take() {
+                discarded += stale.buf.len();
                 tracing::debug!(conn = self.conn.id, tunnel = self.id, "discarded an incomplete message");
             }
             let expected = usize::try_from(size_or_cont).unwrap_or(usize::MAX);
@@ -87,16 +91,19 @@ impl TunnelInner {
                 state.partial = Some(Partial { buf, expected });
                 None
             } else {
+                discarded += payload.len();
                 tracing::warn!(conn = self.conn.id, tunnel = self.id, "discarded a chunk larger than its message");
                 None
             }
         } else {
             match state.partial.as_mut() {
                 None => {
+                    discarded += payload.len();
                     tracing::debug!(conn = self.conn.id, tunnel = self.id, "discarded a stray continuation chunk");
                     None
                 }
                 Some(p) if p.buf.len() + payload.len() > p.expected => {
+                    discarded += p.buf.len() + payload.len();
                     state.partial = None;
                     tracing::warn!(conn = self.conn.id, tunnel = self.id, "discarded a message overrunning its size");
                     None
@@ -111,9 +118,15 @@ impl TunnelInner {
                 }
             }
         };
+        let arrived = complete.is_some();
         if let Some(message) = complete {
             state.inbox.push_back(message);
-            drop(state);
+        }
+        drop(state);
+        if discarded > 0 {
+            self.conn.out.push(&ClientFrame::TunAllow { tunnel_id: self.id, space: discarded as u64 });
+        }
+        if arrived {
             self.changed.notify_waiters();
         }
     }
