@@ -234,3 +234,40 @@ fn publish_reaches_subscribers_and_subscription_changes_are_harmless() {
     // The publisher is not subscribed and gets nothing.
     publisher.expect_quiet();
 }
+
+#[test]
+fn requests_to_a_member_that_does_not_read_are_still_answered() {
+    let node = NodeProc::dev(&[]);
+    // The member never reads: once its buffers are full further requests are shed, and every
+    // request, delivered or not, is answered timed_out at its deadline.
+    let _stuck = node.attach("svc");
+    let mut caller = node.attach("");
+    const N: u64 = 40;
+    let big = Bytes::from(vec![0x55u8; 1024 * 1024]);
+    let writer = {
+        let mut raw = bytes::BytesMut::new();
+        for id in 0..N {
+            ClientFrame::Request { id, cluster: "svc".into(), request: big.clone(), timeout_ms: 1500 }.encode(&mut raw);
+        }
+        raw.freeze()
+    };
+    // Written from another thread so the replies can be read while the requests go out.
+    let mut sender = caller.try_clone_stream();
+    let handle = std::thread::spawn(move || {
+        use std::io::Write;
+        sender.write_all(&writer).expect("write requests");
+    });
+    let mut ids = Vec::new();
+    for _ in 0..N {
+        match caller.next(Duration::from_secs(30)) {
+            Event::Frame(NodeFrame::Reply { id, outcome }) => {
+                assert_eq!(outcome, ReplyOutcome::TimedOut);
+                ids.push(id);
+            }
+            other => panic!("expected REPLY, got {other:?}"),
+        }
+    }
+    handle.join().expect("sender");
+    ids.sort();
+    assert_eq!(ids, (0..N).collect::<Vec<_>>());
+}

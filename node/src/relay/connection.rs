@@ -153,7 +153,7 @@ async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut Own
             match decode_client_frame(buf, &ctx.limits) {
                 Ok(Some(frame)) => {
                     tracing::trace!(frame = op_name(&frame), "frame");
-                    match handle(ctx, peer, &me, frame).await {
+                    match handle(ctx, peer, &me, frame) {
                         Ok(Flow::Continue) => {}
                         Ok(Flow::Close) => return Ending::ClientClosed,
                         Err(v) => return Ending::Violation(v.0),
@@ -177,13 +177,13 @@ async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut Own
 }
 
 /// Hands one frame to the router.
-async fn handle(ctx: &RelayContext, peer: &Arc<LocalPeer>, me: &Destination, frame: ClientFrame) -> Result<Flow, Violation> {
+fn handle(ctx: &RelayContext, peer: &Arc<LocalPeer>, me: &Destination, frame: ClientFrame) -> Result<Flow, Violation> {
     let router = &ctx.router;
     match frame {
         ClientFrame::Init { .. } => return Err(Violation("INIT after the handshake".into())),
         ClientFrame::Close => return Ok(Flow::Close),
         ClientFrame::Broadcast { cluster, message } => router.broadcast(&cluster, message),
-        ClientFrame::Request { id, cluster, request, timeout_ms } => router.request(me, id, &cluster, request, timeout_ms).await,
+        ClientFrame::Request { id, cluster, request, timeout_ms } => router.request(me, id, &cluster, request, timeout_ms),
         ClientFrame::Reply { id, result } => router.reply(peer, id, result),
         ClientFrame::Subscribe { topic } => router.subscribe(peer, topic),
         ClientFrame::Unsubscribe { topic } => router.unsubscribe(peer, &topic),

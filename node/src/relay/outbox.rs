@@ -6,8 +6,9 @@
 //! not stall other clients. The policy, by kind of traffic:
 //! - broadcast and publish (fire and forget, best effort): when the buffer is above the high-water
 //!   mark the frame is dropped for that client and logged ([`Outbox::push_if_room`]);
-//! - requests delivered to a member: the caller's reader waits for room, at most until the
-//!   request's deadline ([`Outbox::wait_room`]), which is backpressure on the caller;
+//! - requests: members that keep up are preferred; when every member of the cluster is above the
+//!   mark the request is shed and its caller gets timed_out at the deadline (see
+//!   `Router::request`). The node never blocks one client's reader on another client;
 //! - tunnel data is already bounded by tunnel flow control (the client's own grants);
 //! - replies, tunnel control frames and CLOSE are small or caused by the receiving client itself,
 //!   and are always queued ([`Outbox::push`]).
@@ -43,7 +44,7 @@ pub struct Outbox {
     state: Mutex<State>,
     /// Wakes the writer when there is something to write or the outbox closes.
     ready: Notify,
-    /// Wakes producers waiting for room, and readers waiting for the writer to die.
+    /// Wakes readers waiting for the outbox to fail or its writer to end.
     changed: Notify,
     hard_limit: usize,
 }
@@ -103,23 +104,10 @@ impl Outbox {
         Pushed::Queued
     }
 
-    /// Whether a request may be queued now without waiting.
+    /// Whether the buffer is below the high-water mark (or closing, when nothing waits anyway).
     pub fn has_room(&self) -> bool {
         let st = lock(&self.state);
         st.closing || st.buf.len() < HIGH_WATER
-    }
-
-    /// Waits until the buffer is below the high-water mark or the outbox closes.
-    pub async fn wait_room(&self) {
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.has_room() {
-                return;
-            }
-            notified.await;
-        }
     }
 
     /// Queues `last` (if any), then stops accepting frames; the writer flushes and ends.
@@ -200,7 +188,6 @@ impl Outbox {
                     continue;
                 }
             }
-            self.changed.notify_waiters();
             if let Err(e) = sink.write_all(&spare).await {
                 self.finish(Some(format!("write failed: {e}")));
                 return;

@@ -39,9 +39,10 @@ impl Router {
         }
     }
 
-    /// Picks the member for one request or tunnel: the least loaded (fewest outstanding delivered
-    /// requests); among equals, the scan starts one further each time, so every member takes a
-    /// share even when all are idle.
+    /// Picks the member for one request or tunnel: one that is keeping up with its output if any
+    /// is, and among those the least loaded (fewest outstanding delivered requests); among equals
+    /// the scan starts one further each time, so every member takes a share even when all are
+    /// idle.
     pub(super) fn pick_member(&self, cluster: &ByteStr) -> Option<Destination> {
         let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
         let entry = clusters.get(cluster)?;
@@ -51,17 +52,19 @@ impl Router {
             return None;
         }
         let start = entry.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        // Lower is better: (behind on output, outstanding requests).
+        let rank = |m: &Destination| (!m.has_room(), m.load());
         let mut best = &members[start];
-        let mut best_load = best.load();
+        let mut best_rank = rank(best);
         for i in 1..n {
-            if best_load == 0 {
+            if best_rank == (false, 0) {
                 break;
             }
             let candidate = &members[(start + i) % n];
-            let load = candidate.load();
-            if load < best_load {
+            let candidate_rank = rank(candidate);
+            if candidate_rank < best_rank {
                 best = candidate;
-                best_load = load;
+                best_rank = candidate_rank;
             }
         }
         Some(best.clone())

@@ -57,6 +57,13 @@ impl Destination {
         }
     }
 
+    /// Whether the destination keeps up with its traffic (output below the high-water mark).
+    pub fn has_room(&self) -> bool {
+        match self {
+            Destination::Local(peer) => peer.outbox.has_room(),
+        }
+    }
+
     /// Queues a frame that must not be dropped (replies, tunnel frames, control).
     pub(crate) fn send(&self, frame: &NodeFrame) {
         match self {

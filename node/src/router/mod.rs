@@ -35,6 +35,8 @@ pub struct Router {
     /// Subscribers per topic, copied on write so publishing clones one `Arc` under the read lock.
     topics: RwLock<HashMap<ByteStr, Arc<Vec<Destination>>>>,
     timer: Timer,
+    /// Requests not delivered because every member was far behind (for rate-limited logging).
+    shed: AtomicU64,
     /// Distinguishes tunnel slots that reuse a tunnel id (see `Expiry::UnroutedBuild`).
     next_token: AtomicU64,
 }
@@ -46,6 +48,7 @@ impl Router {
             clusters: RwLock::default(),
             topics: RwLock::default(),
             timer: Timer::new(),
+            shed: AtomicU64::new(0),
             next_token: AtomicU64::new(0),
         })
     }

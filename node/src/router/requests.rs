@@ -7,6 +7,7 @@ use super::Router;
 use crate::util::deadline_after;
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, ReplyOutcome};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -29,9 +30,11 @@ pub(super) fn answer_timed_out(caller: &Destination, caller_id: u64) {
 impl Router {
     /// Routes a request to one member of `cluster` and arranges for the caller to be answered.
     ///
-    /// When the chosen member's output is above its high-water mark this waits for room, at most
-    /// until the request's deadline: backpressure on the caller instead of unbounded buffering.
-    pub async fn request(&self, caller: &Destination, caller_id: u64, cluster: &ByteStr, request: Bytes, timeout_ms: u64) {
+    /// Members that keep up with their output are preferred. When every member is above its
+    /// high-water mark the request is shed: not delivered, and the caller gets timed_out at its
+    /// deadline (as if a client had dropped it for lack of memory). Waiting for room instead would
+    /// stall the caller's whole connection, one timeout per request, behind one stuck member.
+    pub fn request(&self, caller: &Destination, caller_id: u64, cluster: &ByteStr, request: Bytes, timeout_ms: u64) {
         let deadline = deadline_after(timeout_ms);
         let unanswered = || Expiry::Unanswered { caller: caller.clone(), caller_id };
         let Some(member) = self.pick_member(cluster) else {
@@ -39,21 +42,17 @@ impl Router {
             self.timer.schedule(deadline, unanswered());
             return;
         };
+        if !member.has_room() {
+            let shed = self.shed.fetch_add(1, Ordering::Relaxed);
+            // One line per 1024 shed requests: overload must not also flood the log.
+            if shed % 1024 == 0 {
+                tracing::warn!(%cluster, total_shed = shed + 1, "request shed: every member is far behind on its output");
+            }
+            self.timer.schedule(deadline, unanswered());
+            return;
+        }
         match &member {
             Destination::Local(peer) => {
-                if !peer.outbox.has_room() {
-                    let waited = match deadline {
-                        Some(at) => tokio::time::timeout_at(at, peer.outbox.wait_room()).await.is_ok(),
-                        None => {
-                            peer.outbox.wait_room().await;
-                            true
-                        }
-                    };
-                    if !waited {
-                        self.timer.schedule(deadline, unanswered());
-                        return;
-                    }
-                }
                 let id = peer.allocate_request_id();
                 peer.add_request(id, PendingRequest { caller: caller.clone(), caller_id, deadline });
                 // If the member is closing the push is refused; the entry then waits for the

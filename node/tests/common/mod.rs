@@ -125,6 +125,11 @@ impl Client {
         client
     }
 
+    /// A second handle on the socket, for writing from another thread.
+    pub fn try_clone_stream(&self) -> TcpStream {
+        self.stream.try_clone().expect("clone socket")
+    }
+
     /// Sends one frame.
     pub fn send(&mut self, frame: &ClientFrame) {
         let mut out = BytesMut::new();
