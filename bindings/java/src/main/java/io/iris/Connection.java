@@ -11,15 +11,23 @@ import java.util.Objects;
  * <p>Thread-safe: any number of threads may use one connection at once. Blocking calls can be
  * interrupted with {@link Thread#interrupt()} (they then throw {@link InterruptedIrisException}).
  * After {@link #close()} every operation throws {@link ClosedException}, and calls blocked at
- * that moment are released with it.
+ * that moment are released with it. A connection from {@link Iris#connect} stays open until closed,
+ * even when the application keeps no reference to it.
  */
 public final class Connection implements AutoCloseable {
     private final long handle;
     private final Cleaner.Cleanable cleanable;
 
-    Connection(long handle) {
+    /**
+     * @param pinned true for a connection the application opened ({@link Iris#connect}): it stays
+     *     open until closed, even unreferenced. Views of a service's connection are not pinned.
+     */
+    Connection(long handle, boolean pinned) {
         this.handle = handle;
         this.cleanable = Native.CLEANER.register(this, new Free(handle));
+        if (pinned) {
+            Native.OPEN.add(this);
+        }
     }
 
     private static final class Free implements Runnable {
@@ -154,6 +162,7 @@ public final class Connection implements AutoCloseable {
         try {
             Native.connectionClose(handle);
         } finally {
+            Native.OPEN.remove(this);
             Reference.reachabilityFence(this);
         }
     }

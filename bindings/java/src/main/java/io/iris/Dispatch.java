@@ -19,7 +19,7 @@ final class Dispatch {
     /** Runs {@code init}; returns null on success, else the failure text. */
     static String init(ServiceHandler handler, long connection) {
         try {
-            handler.init(new Connection(connection));
+            handler.init(new Connection(connection, false));
             return null;
         } catch (Throwable t) {
             return faultText(t);

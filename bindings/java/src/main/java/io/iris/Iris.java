@@ -20,7 +20,7 @@ public final class Iris {
      */
     public static Connection connect(int port) {
         checkPort(port);
-        return new Connection(Native.connect(port));
+        return new Connection(Native.connect(port), true);
     }
 
     /**

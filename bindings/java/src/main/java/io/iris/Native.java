@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The native methods of the JNI library, and its loading.
@@ -21,6 +23,13 @@ import java.util.Locale;
 final class Native {
     /** Frees native objects once their Java objects are unreachable (daemon thread). */
     static final Cleaner CLEANER = Cleaner.create();
+
+    /**
+     * Connections and services the application opened and has not closed. Holding them here keeps
+     * a service registered (and a connection's subscriptions alive) even when the application keeps
+     * no reference, as a Java developer expects of an open resource; {@code close()} lets go.
+     */
+    static final Set<Object> OPEN = ConcurrentHashMap.newKeySet();
 
     static {
         load();

@@ -6,7 +6,8 @@ import java.lang.ref.Reference;
 /**
  * A registered member of a service cluster. {@link #close()} leaves the cluster: the node stops
  * routing to this member first, requests already delivered are answered, then the connection
- * closes and the handler is released.
+ * closes and the handler is released. A service stays registered until closed, even when the
+ * application keeps no reference to it.
  */
 public final class Service implements AutoCloseable {
     private final long handle;
@@ -16,6 +17,7 @@ public final class Service implements AutoCloseable {
     Service(long handle) {
         this.handle = handle;
         this.cleanable = Native.CLEANER.register(this, new Free(handle));
+        Native.OPEN.add(this);
     }
 
     private static final class Free implements Runnable {
@@ -39,7 +41,7 @@ public final class Service implements AutoCloseable {
                 c = connection;
                 if (c == null) {
                     try {
-                        c = new Connection(Native.serviceConnection(handle));
+                        c = new Connection(Native.serviceConnection(handle), false);
                     } finally {
                         Reference.reachabilityFence(this);
                     }
@@ -56,6 +58,7 @@ public final class Service implements AutoCloseable {
         try {
             Native.serviceClose(handle);
         } finally {
+            Native.OPEN.remove(this);
             Reference.reachabilityFence(this);
         }
     }

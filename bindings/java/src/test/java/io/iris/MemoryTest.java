@@ -73,6 +73,36 @@ class MemoryTest {
     }
 
     @Test
+    void openingAndClosingKeepsMemoryFlat() throws Exception {
+        String cluster = TestNode.unique("churn");
+        try (Service service = Iris.register(TestNode.port(), cluster, TunnelTest.ECHO)) {
+            churn(cluster, 200);
+            long heapBefore = heapUsed();
+            long rssBefore = rss();
+            churn(cluster, 1000);
+            long heapAfter = heapUsed();
+            long rssAfter = rss();
+            System.out.printf("churn: heap %d -> %d KiB, rss %d -> %d KiB%n", heapBefore >> 10, heapAfter >> 10,
+                    rssBefore >> 10, rssAfter >> 10);
+            assertTrue(heapAfter - heapBefore < HEAP_SLACK, "heap grew from " + heapBefore + " to " + heapAfter);
+            assertTrue(rssAfter - rssBefore < RSS_SLACK, "RSS grew from " + rssBefore + " to " + rssAfter);
+        }
+    }
+
+    /** Opens and closes connections, tunnels and subscriptions {@code rounds} times. */
+    static void churn(String cluster, int rounds) {
+        for (int i = 0; i < rounds; i++) {
+            try (Connection conn = Iris.connect(TestNode.port())) {
+                conn.subscribe(cluster + "-topic", event -> {});
+                try (Tunnel tunnel = conn.tunnel(cluster, Duration.ofSeconds(10))) {
+                    tunnel.send(new byte[PAYLOAD], Duration.ofSeconds(10));
+                    tunnel.receive(Duration.ofSeconds(10));
+                }
+            }
+        }
+    }
+
+    @Test
     void hundredThousandRequestsKeepMemoryFlat() throws Exception {
         String cluster = TestNode.unique("memory");
         ServiceHandler echo = new ServiceHandler() {

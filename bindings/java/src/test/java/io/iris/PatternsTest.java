@@ -66,6 +66,21 @@ class PatternsTest {
     }
 
     @Test
+    void anUnreferencedServiceStaysRegistered() throws Exception {
+        String cluster = TestNode.unique("kept");
+        Iris.register(TestNode.port(), cluster, new Echo("kept:"));
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            Thread.sleep(50);
+        }
+        try (Connection conn = Iris.connect(TestNode.port())) {
+            assertArrayEquals(b("kept:x"), conn.request(cluster, b("x"), LONG));
+            Service again = Iris.register(TestNode.port(), cluster, new Echo("kept:"));
+            again.close();
+        }
+    }
+
+    @Test
     void requestsAreLoadBalancedAcrossMembers() {
         String cluster = TestNode.unique("balanced");
         try (Service a = Iris.register(TestNode.port(), cluster, new Echo("a"));
