@@ -13,6 +13,7 @@ mod connection;
 mod convert;
 mod errors;
 mod handler;
+mod logbridge;
 mod service;
 mod shutdown;
 mod tunnel;
@@ -37,5 +38,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::make_error, m)?)?;
     m.add_function(wrap_pyfunction!(convert::default_threads, m)?)?;
     m.add("DEFAULT_MEMORY", iris_client::DEFAULT_MEMORY)?;
+    logbridge::install();
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -74,7 +75,8 @@ def test_event_thread_limit_one_keeps_order(port: int, name: str) -> None:
     assert gauge.peak == 1
 
 
-def test_memory_limit_drops_what_does_not_fit(port: int, name: str) -> None:
+def test_memory_limit_drops_what_does_not_fit(port: int, name: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="iris")
     started = threading.Event()
     release = threading.Event()
     seen: list[bytes] = []
@@ -111,6 +113,11 @@ def test_memory_limit_drops_what_does_not_fit(port: int, name: str) -> None:
     assert outcomes["fits"] == b"a" * 60
     assert isinstance(outcomes["dropped"], iris.TimeoutError)
     assert b"b" * 60 not in seen
+    # the core's warning about the drop reaches Python logging
+    deadline = time.monotonic() + 5
+    while not any("dropped a 60-octet request" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+        time.sleep(0.02)
 
 
 def test_request_expired_in_the_queue_never_runs(port: int, name: str) -> None:
