@@ -404,11 +404,12 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
         .await
         .map_err(|_| Error::timeout("the node did not complete the handshake in time"))??;
 
+    let (read_half, write_half) = socket.into_split();
     let inner = Arc::new(ConnInner {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
         pid: std::process::id(),
         cluster: cluster.to_string(),
-        out: Outbox::new(),
+        out: Outbox::new(write_half),
         shared: Mutex::new(Shared {
             status: Status::Open,
             requests: HashMap::new(),
@@ -423,10 +424,9 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
         abort: tokio::sync::Notify::new(),
     });
     tracing::debug!(conn = inner.id, port, cluster, "connected");
-    let (read_half, write_half) = socket.into_split();
     let writer = inner.clone();
     tokio::spawn(async move {
-        if let Err(e) = writer.out.run_writer(write_half).await {
+        if let Err(e) = writer.out.run_writer().await {
             tracing::debug!(conn = writer.id, "write failed: {e}");
             writer.finish(Error::io("connection to the node lost", e), true);
         }
