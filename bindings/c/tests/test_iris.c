@@ -69,6 +69,10 @@ static void svc_request(void *context, const uint8_t *req, size_t len, iris_repl
     } else if (is(req, len, "slow")) {
         sleep_ms(3000);
         iris_reply_ok(reply, (const uint8_t *)"slow done", 9);
+    } else if (is(req, len, "close")) {
+        /* Closing the service's own connection from inside a handler must not deadlock. */
+        atomic_store(&s->init_result, iris_connection_close(s->conn));
+        iris_reply_ok(reply, req, len);
     } else if (is(req, len, "nested")) {
         /* A handler may use the service's own connection as a client. */
         uint8_t *inner = NULL;
@@ -767,6 +771,49 @@ static int test_sigpipe_cannot_kill(void) {
     return 0;
 }
 
+static int test_request_expires_in_queue(void) {
+    /* One handler thread busy with a slow request: a second request whose timeout passes while it
+       waits in the queue is dropped without running; its caller times out. */
+    static service_state s = {.delay_ms = 1500};
+    iris_service_limits limits = {.request_threads = 1};
+    iris_service *service = NULL;
+    CHECK_OK(start_service("c-expiry", &s, &limits, &service));
+    iris_connection *conn = NULL;
+    CHECK_OK(iris_connect(PORT, &conn));
+    load slow = {.conn = conn, .cluster = "c-expiry", .count = 1};
+    pthread_t thread;
+    pthread_create(&thread, NULL, request_loop, &slow);
+    WAIT_FOR(atomic_load(&s.requests) == 1, 5 * SECOND);
+    char out[16];
+    CHECK_STATUS(request_text(conn, "c-expiry", "short", 300, out, sizeof out), IRIS_ERR_TIMEOUT);
+    pthread_join(thread, NULL);
+    CHECK(atomic_load(&slow.failures) == 0);
+    sleep_ms(200);
+    CHECK(atomic_load(&s.requests) == 1);
+    iris_connection_free(conn);
+    return end_service(service, &s);
+}
+
+static int test_close_inside_handler(void) {
+    static service_state s;
+    iris_service *service = NULL;
+    CHECK_OK(start_service("c-self-close", &s, NULL, &service));
+    iris_connection *conn = NULL;
+    CHECK_OK(iris_connect(PORT, &conn));
+    char out[16];
+    /* The reply may or may not make it out before the close; the handler must return either way. */
+    int status = request_text(conn, "c-self-close", "close", 3 * SECOND, out, sizeof out);
+    CHECK(status == IRIS_OK || status == IRIS_ERR_TIMEOUT);
+    WAIT_FOR(!iris_connection_is_open(iris_service_connection(service)), 5 * SECOND);
+    CHECK(atomic_load(&s.init_result) == IRIS_OK); /* the close called inside the handler */
+    CHECK(!iris_connection_is_open(iris_service_connection(service)));
+    uint64_t start = now_ms();
+    CHECK(end_service(service, &s) == 0);
+    CHECK(now_ms() - start < 10 * SECOND);
+    iris_connection_free(conn);
+    return 0;
+}
+
 static const test_case TESTS[] = {
     {"status_names", test_status_names},
     {"default_limits", test_default_limits},
@@ -783,6 +830,8 @@ static const test_case TESTS[] = {
     {"concurrent_requests", test_concurrent_requests},
     {"thread_limit", test_thread_limit},
     {"memory_limit", test_memory_limit},
+    {"request_expires_in_queue", test_request_expires_in_queue},
+    {"close_inside_handler", test_close_inside_handler},
     {"init_failure", test_init_failure},
     {"node_drops_service", test_node_drops_service},
     {"sigpipe_cannot_kill", test_sigpipe_cannot_kill},
