@@ -249,6 +249,37 @@ class ErrorsTest {
     }
 
     @Test
+    void aDroppedServiceHearsWhyAndCallsFailClosed() throws Exception {
+        TestNode own = TestNode.start();
+        java.util.concurrent.BlockingQueue<IrisException> reasons = new java.util.concurrent.LinkedBlockingQueue<>();
+        ServiceHandler handler = new ServiceHandler() {
+            @Override
+            public void handleDrop(IrisException reason) {
+                reasons.add(reason);
+            }
+        };
+        Service service = Iris.register(own.port, TestNode.unique("dropped"), handler);
+        Connection conn = Iris.connect(own.port);
+        try {
+            own.stop();
+            IrisException reason = reasons.poll(20, TimeUnit.SECONDS);
+            assertNotNull(reason, "handleDrop was called");
+            assertNotNull(reason.code());
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            while (conn.isOpen() && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertFalse(conn.isOpen());
+            IrisException after = assertThrows(IrisException.class, () -> conn.request("c", b("x"), LONG));
+            assertTrue(after instanceof ClosedException || after instanceof IoException, after.toString());
+        } finally {
+            conn.close();
+            service.close();
+            own.stop();
+        }
+    }
+
+    @Test
     void serviceCloseIsIdempotentAndTheClusterEmpties() {
         String cluster = TestNode.unique("leaving");
         Service service = Iris.register(TestNode.port(), cluster, new PatternsTest.Echo(""));
