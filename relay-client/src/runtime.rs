@@ -3,10 +3,11 @@
 
 use crate::error::{Error, Result};
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 struct Owned {
-    pid: u32,
+    generation: u32,
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
@@ -15,10 +16,10 @@ static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
 /// The runtime for this process. A fork()ed child gets a fresh one: the parent's worker threads do
 /// not exist in the child, so the parent's runtime is leaked there, never used.
 pub(crate) fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
-    let pid = std::process::id();
+    let generation = fork_generation();
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(owned) = slot.as_ref() {
-        if owned.pid == pid {
+        if owned.generation == generation {
             return Ok(owned.runtime.clone());
         }
         std::mem::forget(slot.take());
@@ -30,7 +31,7 @@ pub(crate) fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
         .build()
         .map_err(|e| Error::io("cannot start the I/O runtime", e))?;
     let runtime = Arc::new(runtime);
-    *slot = Some(Owned { pid, runtime: runtime.clone() });
+    *slot = Some(Owned { generation, runtime: runtime.clone() });
     Ok(runtime)
 }
 
@@ -47,9 +48,29 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output> {
     Ok(runtime()?.block_on(future))
 }
 
+/// Counts fork()s of this process that produced the current process (0 in the original one).
+static FORK_GENERATION: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The fork generation objects record at creation; registers the fork hook on first use, so a
+/// later check costs one atomic load instead of a getpid() system call.
+pub(crate) fn fork_generation() -> u32 {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: registers a handler that only touches an atomic, which is async-signal-safe.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
 /// Fails with CLOSED when an object made by the parent process is used in a fork()ed child.
-pub(crate) fn check_pid(owner_pid: u32) -> Result<()> {
-    if owner_pid == std::process::id() {
+pub(crate) fn check_fork(owner_generation: u32) -> Result<()> {
+    if owner_generation == FORK_GENERATION.load(Ordering::Relaxed) {
         Ok(())
     } else {
         Err(Error::closed("this iris object belongs to the parent process; connect again in the forked child"))

@@ -1,6 +1,6 @@
 //! The application's handle on a relay connection.
 
-use super::{open, ConnInner, Status, Subscription, Tunnel};
+use super::{open, ConnInner, Send, Status, Subscription, Tunnel};
 use crate::codec::{ByteStr, ClientFrame, ReplyOutcome};
 use crate::dispatch::{on_handler_thread, Dispatcher};
 use crate::error::{Error, Result};
@@ -126,19 +126,19 @@ impl Connection {
         check_payload("request", &request)?;
         let timeout_ms = timeout_ms(timeout)?;
         let inner = &self.inner;
+        runtime::check_fork(inner.fork_generation)?;
         let id = inner.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
             let mut shared = inner.lock();
             if !matches!(shared.status, Status::Open) {
                 drop(shared);
-                inner.check_open()?;
-                return Err(inner.closed_reason());
+                return Err(inner.check_open().err().unwrap_or_else(|| inner.closed_reason()));
             }
             shared.requests.insert(id, tx);
         }
         let frame = ClientFrame::Request { id, cluster: ByteStr::from(cluster), request, timeout_ms };
-        if let Err(e) = inner.send(&frame).await {
+        if let Err(e) = inner.send(&frame, Send::Now).await {
             inner.lock().requests.remove(&id);
             return Err(e);
         }
@@ -170,7 +170,7 @@ impl Connection {
         check_name("cluster", cluster)?;
         check_payload("message", &message)?;
         self.inner.check_open()?;
-        self.inner.send(&ClientFrame::Broadcast { cluster: ByteStr::from(cluster), message }).await
+        self.inner.send(&ClientFrame::Broadcast { cluster: ByteStr::from(cluster), message }, Send::Batch).await
     }
 
     /// Sends `event` to every subscriber of `topic` (best effort).
@@ -184,7 +184,7 @@ impl Connection {
         check_name("topic", topic)?;
         check_payload("event", &event)?;
         self.inner.check_open()?;
-        self.inner.send(&ClientFrame::Publish { topic: ByteStr::from(topic), event }).await
+        self.inner.send(&ClientFrame::Publish { topic: ByteStr::from(topic), event }, Send::Batch).await
     }
 
     /// Subscribes to `topic`: every event published to it runs `handler`, within `limits`.
@@ -213,7 +213,7 @@ impl Connection {
             events.start();
             shared.topics.insert(topic.clone(), Subscription { handler, events });
         }
-        self.inner.send(&ClientFrame::Subscribe { topic }).await
+        self.inner.send(&ClientFrame::Subscribe { topic }, Send::Now).await
     }
 
     /// Stops the subscription to `topic`; events already queued for it are dropped.
@@ -230,7 +230,7 @@ impl Connection {
             return Err(Error::invalid(format!("not subscribed to {topic:?}")));
         };
         sub.events.close();
-        self.inner.send(&ClientFrame::Unsubscribe { topic: ByteStr::from(topic) }).await
+        self.inner.send(&ClientFrame::Unsubscribe { topic: ByteStr::from(topic) }, Send::Now).await
     }
 
     /// Opens a tunnel to one member of `cluster`, waiting at most `timeout` for it to accept.
@@ -248,7 +248,7 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         inner.lock().builds.insert(id, tx);
         let frame = ClientFrame::TunInit { tunnel_id: id, cluster: ByteStr::from(cluster), timeout_ms };
-        if let Err(e) = inner.send(&frame).await {
+        if let Err(e) = inner.send(&frame, Send::Now).await {
             inner.lock().builds.remove(&id);
             return Err(e);
         }
@@ -276,7 +276,7 @@ impl Connection {
 
     /// Async form of [`close`](Self::close).
     pub async fn close_async(&self) -> Result<()> {
-        runtime::check_pid(self.inner.pid)?;
+        runtime::check_fork(self.inner.fork_generation)?;
         self.inner.begin_close();
         finish_close(&self.inner).await;
         Ok(())

@@ -15,7 +15,7 @@ use crate::dispatch::{Dispatcher, Rejected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::{ServiceHandler, TopicHandler};
 use bytes::{Bytes, BytesMut};
-use outbox::Outbox;
+use outbox::{Outbox, Send};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -66,7 +66,8 @@ struct Shared {
 /// Everything one connection owns. Application handles, the socket tasks and tunnels hold it.
 pub(crate) struct ConnInner {
     id: u64,
-    pid: u32,
+    /// The process generation that created the connection (see `runtime::check_fork`).
+    fork_generation: u32,
     cluster: String,
     out: Outbox,
     shared: Mutex<Shared>,
@@ -85,7 +86,7 @@ impl ConnInner {
 
     /// Fails with the reason the connection is unusable, if it is.
     fn check_open(&self) -> Result<()> {
-        crate::runtime::check_pid(self.pid)?;
+        crate::runtime::check_fork(self.fork_generation)?;
         match &self.lock().status {
             Status::Open => Ok(()),
             Status::Closing => Err(Error::closed("the connection is closing")),
@@ -94,8 +95,8 @@ impl ConnInner {
     }
 
     /// Queues a flow-controlled frame, failing with CLOSED once the connection is gone.
-    async fn send(&self, frame: &ClientFrame) -> Result<()> {
-        if self.out.push_flow(frame).await {
+    async fn send(&self, frame: &ClientFrame, send: Send) -> Result<()> {
+        if self.out.push_flow(frame, send).await {
             Ok(())
         } else {
             Err(self.closed_reason())
@@ -185,7 +186,7 @@ impl ConnInner {
         for tunnel in tunnels {
             tunnel.on_closed(err.clone());
         }
-        self.out.push(&ClientFrame::Close);
+        self.out.push(&ClientFrame::Close, Send::Now);
         true
     }
 
@@ -265,7 +266,7 @@ impl ConnInner {
                     crate::dispatch::panic_message(&panic)
                 ))),
             };
-            conn.out.push(&ClientFrame::Reply { id, result });
+            conn.out.push(&ClientFrame::Reply { id, result }, Send::Now);
         };
         if let Err(rejected) = dispatcher.submit(size, deadline, job) {
             self.log_rejected("request", size, rejected);
@@ -316,8 +317,8 @@ impl ConnInner {
         let id = self.next_tunnel_id();
         let inner = TunnelInner::new(id, self.clone(), chunk_limit);
         self.lock().tunnels.insert(id, inner.clone());
-        self.out.push(&ClientFrame::TunConfirm { build_id, tunnel_id: id });
-        self.out.push(&ClientFrame::TunAllow { tunnel_id: id, space: TUNNEL_GRANT });
+        self.out.push(&ClientFrame::TunConfirm { build_id, tunnel_id: id }, Send::Batch);
+        self.out.push(&ClientFrame::TunAllow { tunnel_id: id, space: TUNNEL_GRANT }, Send::Now);
         let tunnel = Tunnel::from_inner(inner);
         let spawned = std::thread::Builder::new().name("iris-tunnel".into()).spawn(move || {
             crate::dispatch::mark_handler_thread();
@@ -338,7 +339,7 @@ impl ConnInner {
         };
         let inner = TunnelInner::new(tunnel_id, self.clone(), chunk_limit);
         self.lock().tunnels.insert(tunnel_id, inner.clone());
-        self.out.push(&ClientFrame::TunAllow { tunnel_id, space: TUNNEL_GRANT });
+        self.out.push(&ClientFrame::TunAllow { tunnel_id, space: TUNNEL_GRANT }, Send::Now);
         if let Err(Ok(orphan)) = tx.send(Ok(inner)) {
             // The caller went away (its connection is closing): tear the new tunnel down.
             orphan.close_in_background();
@@ -407,7 +408,7 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
     let (read_half, write_half) = socket.into_split();
     let inner = Arc::new(ConnInner {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
-        pid: std::process::id(),
+        fork_generation: crate::runtime::fork_generation(),
         cluster: cluster.to_string(),
         out: Outbox::new(write_half),
         shared: Mutex::new(Shared {

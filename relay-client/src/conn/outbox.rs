@@ -18,6 +18,15 @@ const KEEP_CAPACITY: usize = 1024 * 1024;
 /// spends long inside the lock.
 const INLINE_LIMIT: usize = 256 * 1024;
 
+/// Who performs the write of a queued frame when the socket is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Send {
+    /// The calling thread, at once (lowest latency).
+    Now,
+    /// The writer task, together with whatever else arrives meanwhile (highest throughput).
+    Batch,
+}
+
 struct State {
     buf: BytesMut,
     closed: bool,
@@ -53,7 +62,11 @@ impl Outbox {
 
     /// Queues a frame regardless of how much is buffered (control frames and replies, which must
     /// never wait behind the reader). Returns false once the connection's writer has stopped.
-    pub(crate) fn push(&self, frame: &ClientFrame) -> bool {
+    ///
+    /// `Send::Now` writes on the calling thread when the socket is idle: for frames someone waits
+    /// on (requests, replies, control). `Send::Batch` leaves the write to the writer task, so a
+    /// burst of fire-and-forget frames (publish, broadcast, tunnel data) shares system calls.
+    pub(crate) fn push(&self, frame: &ClientFrame, send: Send) -> bool {
         let mut state = self.lock();
         if state.closed {
             return false;
@@ -63,7 +76,7 @@ impl Outbox {
             return true;
         }
         // The socket is idle: try to send right here.
-        if state.buf.len() <= INLINE_LIMIT {
+        if send == Send::Now && state.buf.len() <= INLINE_LIMIT {
             if let Some(socket) = state.socket.clone() {
                 while !state.buf.is_empty() {
                     match socket.try_write(&state.buf) {
@@ -85,7 +98,7 @@ impl Outbox {
 
     /// Queues a frame once the buffer is below the high-water mark, so a fast producer cannot grow
     /// memory without bound. Returns false once the writer has stopped.
-    pub(crate) async fn push_flow(&self, frame: &ClientFrame) -> bool {
+    pub(crate) async fn push_flow(&self, frame: &ClientFrame, send: Send) -> bool {
         loop {
             let space = self.space.notified();
             tokio::pin!(space);
@@ -97,7 +110,7 @@ impl Outbox {
                 }
                 if state.buf.len() < HIGH_WATER {
                     drop(state);
-                    return self.push(frame);
+                    return self.push(frame, send);
                 }
             }
             space.await;

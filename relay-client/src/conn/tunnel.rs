@@ -4,7 +4,7 @@
 //! only while the node's allowance covers it. Inbound chunks are reassembled; each consumed
 //! message is granted back to the node, so a reader that stops reading stops the writer.
 
-use super::ConnInner;
+use super::{ConnInner, Send};
 use crate::codec::ClientFrame;
 use crate::error::{Error, Result};
 use crate::runtime;
@@ -124,7 +124,7 @@ impl TunnelInner {
         }
         drop(state);
         if discarded > 0 {
-            self.conn.out.push(&ClientFrame::TunAllow { tunnel_id: self.id, space: discarded as u64 });
+            self.conn.out.push(&ClientFrame::TunAllow { tunnel_id: self.id, space: discarded as u64 }, Send::Batch);
         }
         if arrived {
             self.changed.notify_waiters();
@@ -172,7 +172,7 @@ impl TunnelInner {
         if message.is_empty() {
             return Err(Error::invalid("the tunnel message must not be empty"));
         }
-        runtime::check_pid(self.conn.pid)?;
+        runtime::check_fork(self.conn.fork_generation)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let guard = match deadline {
             None => self.send_lock.lock().await,
@@ -202,8 +202,8 @@ impl TunnelInner {
                 payload: message.slice(offset..end),
             };
             let sent = match deadline {
-                None => self.conn.out.push_flow(&frame).await,
-                Some(d) => tokio::time::timeout_at(d, self.conn.out.push_flow(&frame))
+                None => self.conn.out.push_flow(&frame, Send::Batch).await,
+                Some(d) => tokio::time::timeout_at(d, self.conn.out.push_flow(&frame, Send::Batch))
                     .await
                     .map_err(|_| Error::timeout("tunnel send timed out"))?,
             };
@@ -217,7 +217,7 @@ impl TunnelInner {
     }
 
     async fn recv(&self, timeout: Option<Duration>) -> Result<Bytes> {
-        runtime::check_pid(self.conn.pid)?;
+        runtime::check_fork(self.conn.fork_generation)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let message = self
             .wait_for(deadline, "receive", |state| {
@@ -228,7 +228,7 @@ impl TunnelInner {
             })
             .await?;
         if self.lock().closed.is_none() {
-            self.conn.out.push(&ClientFrame::TunAllow { tunnel_id: self.id, space: message.len() as u64 });
+            self.conn.out.push(&ClientFrame::TunAllow { tunnel_id: self.id, space: message.len() as u64 }, Send::Batch);
         }
         Ok(message)
     }
@@ -242,7 +242,7 @@ impl TunnelInner {
         state.closed = Some(Error::closed("the tunnel was closed"));
         drop(state);
         self.changed.notify_waiters();
-        self.conn.out.push(&ClientFrame::TunClose { tunnel_id: self.id });
+        self.conn.out.push(&ClientFrame::TunClose { tunnel_id: self.id }, Send::Now);
         true
     }
 
