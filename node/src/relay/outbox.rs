@@ -151,6 +151,12 @@ impl Outbox {
         }
     }
 
+    /// Removes and returns everything queued (tests read frames back without a socket).
+    #[cfg(test)]
+    pub(crate) fn take_queued(&self) -> BytesMut {
+        std::mem::take(&mut lock(&self.state).buf)
+    }
+
     fn finish(&self, failure: Option<String>) {
         let mut st = lock(&self.state);
         st.dead = true;

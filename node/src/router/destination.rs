@@ -81,7 +81,7 @@ impl Destination {
                 if peer.outbox.push_if_room(frame) == Pushed::Full {
                     let dropped = peer.dropped.fetch_add(1, Ordering::Relaxed);
                     // One line per 1024 drops: a stuck client must not flood the log.
-                    if dropped % 1024 == 0 {
+                    if dropped & 1023 == 0 {
                         tracing::warn!(conn = %peer.id, what, total_dropped = dropped + 1,
                             "dropped best-effort traffic: client is not reading fast enough");
                     }

@@ -13,6 +13,9 @@ mod topics;
 mod tunnel;
 mod tunnels;
 
+#[cfg(test)]
+mod tests;
+
 pub use destination::{ConnId, Destination, DestinationKey, LocalPeer};
 pub use tunnels::{INITIAL_TUNNEL_ALLOWANCE, TUNNEL_CHUNK_LIMIT};
 
@@ -22,6 +25,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use timer::{Expiry, Timer};
 use iris_client::codec::ByteStr;
+#[cfg(test)]
+use iris_client::codec::ReplyOutcome;
 
 /// A client broke the protocol in a way only the router can see (e.g. reused a tunnel id); the
 /// connection that did it is dropped with this reason.

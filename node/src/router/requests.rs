@@ -45,7 +45,7 @@ impl Router {
         if !member.has_room() {
             let shed = self.shed.fetch_add(1, Ordering::Relaxed);
             // One line per 1024 shed requests: overload must not also flood the log.
-            if shed % 1024 == 0 {
+            if shed & 1023 == 0 {
                 tracing::warn!(%cluster, total_shed = shed + 1, "request shed: every member is far behind on its output");
             }
             self.timer.schedule(deadline, unanswered());
