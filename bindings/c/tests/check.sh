@@ -51,6 +51,14 @@ exported_symbols() {
     echo "$(nm -D --defined-only "$OUT/libiris.so" | wc -l) exported symbols, all iris_*"
 }
 
+header_compiles() {
+    # The header alone, as strict C99 and as C++.
+    echo '#include <iris.h>' | $CC -std=c99 -pedantic -Wall -Wextra -Werror -I"$HERE/include" -x c -fsyntax-only -
+    if command -v c++ >/dev/null; then
+        echo '#include <iris.h>' | c++ -std=c++11 -Wall -Wextra -Werror -I"$HERE/include" -x c++ -fsyntax-only -
+    fi
+}
+
 build_suite() {
     $CC -std=c11 -Wall -Wextra -Werror -O1 -g -I"$HERE/include" \
         "$HERE/tests/test_iris.c" "$HERE/tests/harness.c" -L"$OUT" -liris -lpthread -o "$BUILD/test_iris"
@@ -98,6 +106,7 @@ PY
 
 step "rust unit tests (header drift, error mapping)" rust_unit_tests
 step "exported symbols" exported_symbols
+step "header compiles as C99 and C++" header_compiles
 step "build C suite" build_suite
 step "C suite" c_suite
 if [ "$VALGRIND" = 1 ]; then

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static test_node g_node;
@@ -814,6 +815,46 @@ static int test_close_inside_handler(void) {
     return 0;
 }
 
+static int test_fork_child(void) {
+    /* A forked child gets a clear CLOSED from the parent's handles (never a hang), and can
+       connect afresh. */
+    iris_connection *conn = NULL;
+    CHECK_OK(iris_connect(PORT, &conn));
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        uint8_t *reply = NULL;
+        size_t len = 0;
+        iris_connection *fresh = NULL;
+        int code = 0;
+        if (iris_request(conn, "c-echo", (const uint8_t *)"x", 1, SECOND, &reply, &len) != IRIS_ERR_CLOSED) code = 10;
+        else if (iris_publish(conn, "t", (const uint8_t *)"x", 1) != IRIS_ERR_CLOSED) code = 11;
+        else if (iris_connect(PORT, &fresh) != IRIS_OK) code = 12;
+        else if (iris_publish(fresh, "t", (const uint8_t *)"x", 1) != IRIS_OK) code = 13;
+        else if (iris_connection_close(fresh) != IRIS_OK) code = 14;
+        /* Report through exec: the child deliberately abandons the parent's runtime (its threads do
+           not exist here), which a leak checker following this process would count. */
+        char command[16];
+        snprintf(command, sizeof command, "exit %d", code);
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    int wstatus = 0;
+    uint64_t until = now_ms() + 20 * SECOND;
+    while (waitpid(pid, &wstatus, WNOHANG) == 0 && now_ms() < until) sleep_ms(10);
+    if (now_ms() >= until) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &wstatus, 0);
+    }
+    CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+    /* The parent's connection is unaffected. */
+    CHECK(iris_connection_is_open(conn));
+    CHECK_OK(iris_publish(conn, "t", (const uint8_t *)"x", 1));
+    iris_connection_free(conn);
+    return 0;
+}
+
 static const test_case TESTS[] = {
     {"status_names", test_status_names},
     {"default_limits", test_default_limits},
@@ -835,6 +876,7 @@ static const test_case TESTS[] = {
     {"init_failure", test_init_failure},
     {"node_drops_service", test_node_drops_service},
     {"sigpipe_cannot_kill", test_sigpipe_cannot_kill},
+    {"fork_child", test_fork_child},
 };
 
 int main(int argc, char **argv) {
