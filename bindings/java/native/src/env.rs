@@ -51,13 +51,35 @@ pub(crate) fn cache() -> &'static Cache {
 /// The JNI environment of the current thread, attaching it as a daemon the first time (the
 /// attachment lasts until the thread exits, so a dispatcher thread attaches once).
 pub(crate) fn attach() -> Option<JNIEnv<'static>> {
-    match cache().vm.attach_current_thread_as_daemon() {
-        Ok(env) => Some(env),
+    let vm = &cache().vm;
+    if let Ok(env) = vm.get_env() {
+        return Some(env);
+    }
+    match vm.attach_current_thread_as_daemon() {
+        Ok(mut env) => {
+            name_java_thread(&mut env);
+            Some(env)
+        }
         Err(e) => {
             eprintln!("iris: cannot attach a handler thread to the JVM: {e}");
             None
         }
     }
+}
+
+/// Gives a freshly attached thread its Rust name (such as `iris-request`) in Java too, so thread
+/// dumps and logs say what it is; JNI would call it `Thread-N`.
+fn name_java_thread(env: &mut JNIEnv) {
+    let Some(name) = std::thread::current().name().map(str::to_owned) else {
+        return;
+    };
+    let _ = env.with_local_frame(4, |env| -> jni::errors::Result<()> {
+        let thread = env.call_static_method("java/lang/Thread", "currentThread", "()Ljava/lang/Thread;", &[])?.l()?;
+        let name = env.new_string(name)?;
+        env.call_method(&thread, "setName", "(Ljava/lang/String;)V", &[(&name).into()])?;
+        Ok(())
+    });
+    let _ = env.exception_clear();
 }
 
 /// A global reference that deletes itself from a daemon-attached thread, so dropping it on one of

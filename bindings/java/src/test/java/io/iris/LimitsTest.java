@@ -37,12 +37,14 @@ class LimitsTest {
         String cluster = TestNode.unique("threads");
         Gauge gauge = new Gauge();
         List<Boolean> daemons = new ArrayList<>();
+        List<String> names = new ArrayList<>();
         ServiceHandler handler = new ServiceHandler() {
             @Override
             public byte[] handleRequest(byte[] request) throws Exception {
                 gauge.enter();
                 synchronized (daemons) {
                     daemons.add(Thread.currentThread().isDaemon());
+                    names.add(Thread.currentThread().getName());
                 }
                 Thread.sleep(50);
                 gauge.exit();
@@ -63,6 +65,7 @@ class LimitsTest {
             assertEquals(2, gauge.peak.get(), "at most requestThreads handlers run at once");
             synchronized (daemons) {
                 assertFalse(daemons.contains(false), "handlers run on daemon threads");
+                assertTrue(names.stream().allMatch(n -> n.equals("iris-request")), names.toString());
             }
         } finally {
             pool.shutdownNow();
@@ -140,6 +143,9 @@ class LimitsTest {
             for (Future<?> f : expired) {
                 f.get(20, TimeUnit.SECONDS);
             }
+            // The service's own deadline starts when the request reaches it, a little after the
+            // node's: give it time to pass too before the worker is freed.
+            Thread.sleep(500);
             release.countDown();
             assertArrayEquals(b("block"), blocker.get(20, TimeUnit.SECONDS));
             assertArrayEquals(b("after"), conn.request(cluster, b("after"), LONG));
