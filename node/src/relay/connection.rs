@@ -231,8 +231,9 @@ async fn graceful_close(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut 
             return Ending::ClientClosed;
         }
         if eof {
-            // Nobody left to answer: the callers learn at once (detach answers them).
-            return Ending::Disconnected(None);
+            // The client can send no more replies: its callers learn at once (detach answers
+            // them), and the client, if it still reads, gets its CLOSE("").
+            return Ending::ClientClosed;
         }
         buf.reserve(READ_CHUNK);
         tokio::select! {
