@@ -199,15 +199,21 @@ function readLimits(limits, fields) {
   });
 }
 
+/** What a call that finished at once resolves to. */
+const DONE = Promise.resolve();
+
 /**
  * Starts a native call, mapping a synchronous throw or a rejection onto the exported classes.
+ * A native `true` means the call already finished (publish and broadcast, usually).
  * @template T
- * @param {() => Promise<T>} start
+ * @param {() => Promise<T> | true} start
  * @returns {Promise<T>}
  */
 function call(start) {
   try {
-    return start().catch((err) => {
+    const started = start();
+    if (started === true) return /** @type {Promise<any>} */ (DONE);
+    return started.catch((err) => {
       throw fromNative(err);
     });
   } catch (err) {
@@ -278,7 +284,7 @@ function settle(kind, fn, onValue, onError) {
 }
 
 /**
- * @param {(err?: string | null, reply?: Buffer) => void} done
+ * @param {(fault?: string | null, reply?: Buffer) => void} done
  * @param {unknown} reply
  */
 function sendReply(done, reply) {
@@ -294,55 +300,71 @@ function sendReply(done, reply) {
 
 const SERVICE_METHODS = ['init', 'handleRequest', 'handleBroadcast', 'handleTunnel', 'handleDrop'];
 
+/** Handler kinds as the native side numbers them. */
+const KIND_NAMES = ['init', 'request', 'broadcast', 'tunnel', 'drop', 'event'];
+const [INIT, REQUEST, BROADCAST, TUNNEL, DROP] = [0, 1, 2, 3, 4];
+
+/**
+ * The completion callback of native handler call `token`: `(fault?, reply?) => void`, to be called
+ * exactly once, when the handler and its Promise have settled.
+ * @param {number} token
+ * @returns {(fault?: string | null, reply?: Buffer) => void}
+ */
+function completion(token) {
+  return (fault, reply) => native.complete(token, fault ?? null, reply ?? null);
+}
+
 /**
  * Builds the native dispatch function of a service handler object.
  * @param {ServiceHandler} handler
  * @param {() => Service | undefined} service
- * @returns {(kind: string, arg: any, done: (err?: string | null, reply?: Buffer) => void) => void}
+ * @returns {(kind: number, arg: any, token: number) => void}
  */
 function serviceDispatch(handler, service) {
-  return (kind, arg, done) => {
+  const h = /** @type {any} */ (handler);
+  return (kind, arg, token) => {
+    const done = completion(token);
+    const name = KIND_NAMES[kind] || String(kind);
     const finish = () => done();
     const warn = (/** @type {unknown} */ err) => {
-      reportHandlerError(kind, err);
+      reportHandlerError(name, err);
       done();
     };
     switch (kind) {
-      case 'request':
-        if (!handler.handleRequest) return done('this service does not handle requests');
-        return settle(kind, () => /** @type {any} */ (handler).handleRequest(arg), (reply) => sendReply(done, reply),
-          (err) => done(faultText(err)));
-      case 'broadcast':
-        if (!handler.handleBroadcast) return done();
-        return settle(kind, () => /** @type {any} */ (handler).handleBroadcast(arg), finish, warn);
-      case 'tunnel':
-        if (!handler.handleTunnel) return done();
-        return settle(kind, () => /** @type {any} */ (handler).handleTunnel(new Tunnel(arg)), finish, warn);
-      case 'init':
-        if (!handler.init) return done();
-        return settle(kind, () => /** @type {any} */ (handler).init(new Connection(arg)), finish,
-          (err) => done(faultText(err)));
-      case 'drop': {
+      case REQUEST:
+        if (!h.handleRequest) return done('this service does not handle requests');
+        return settle(name, () => h.handleRequest(arg), (reply) => sendReply(done, reply), (err) => done(faultText(err)));
+      case BROADCAST:
+        if (!h.handleBroadcast) return done();
+        return settle(name, () => h.handleBroadcast(arg), finish, warn);
+      case TUNNEL:
+        if (!h.handleTunnel) return done();
+        return settle(name, () => h.handleTunnel(new Tunnel(arg)), finish, warn);
+      case INIT:
+        if (!h.init) return done();
+        return settle(name, () => h.init(new Connection(arg)), finish, (err) => done(faultText(err)));
+      case DROP: {
         const current = service();
         if (current) live.delete(current);
-        if (!handler.handleDrop) return done();
-        return settle(kind, () => /** @type {any} */ (handler).handleDrop(fromNative(new Error(arg))), finish, warn);
+        if (!h.handleDrop) return done();
+        return settle(name, () => h.handleDrop(fromNative(new Error(arg))), finish, warn);
       }
       default:
-        return done(`unknown handler kind ${kind}`);
+        return done(`unknown handler kind ${name}`);
     }
   };
 }
 
 /**
  * @param {TopicHandler} handler
- * @returns {(kind: string, event: Buffer, done: () => void) => void}
+ * @returns {(kind: number, event: Buffer, token: number) => void}
  */
 function topicDispatch(handler) {
   const handle = typeof handler === 'function' ? handler : handler.handleEvent.bind(handler);
-  return (kind, event, done) => {
-    settle(kind, () => handle(event), () => done(), (err) => {
-      reportHandlerError(kind, err);
+  return (kind, event, token) => {
+    const done = completion(token);
+    settle('event', () => handle(event), () => done(), (err) => {
+      reportHandlerError('event', err);
       done();
     });
   };

@@ -1,9 +1,9 @@
 //! Calls from the core's handler threads into JavaScript.
 //!
 //! The core runs handlers on its own dispatcher threads, which may block. Each call here queues
-//! the work on the JavaScript thread through a thread-safe function, handing JavaScript a native
-//! `done` callback, and blocks the dispatcher thread until `done` is called (the JavaScript side
-//! calls it once the handler and its Promise have settled). So the core's thread limits really
+//! the work on the JavaScript thread through a thread-safe function, with a token, and blocks the
+//! dispatcher thread until JavaScript calls `complete(token, ...)` (once the handler and its
+//! Promise have settled). So the core's thread limits really
 //! bound how many handler calls are in flight, and a request's reply is whatever the handler's
 //! Promise resolved to.
 //!
@@ -12,13 +12,16 @@
 //! service or subscription ends) releases it.
 
 use crate::connection::NativeConnection;
-use crate::convert::to_napi_error;
+use crate::convert::{to_napi_error, JsBytes};
 use crate::tunnel::NativeTunnel;
 use bytes::Bytes;
 use iris_client::{Connection, Tunnel};
-use napi::bindgen_prelude::ToNapiValue;
+use napi::bindgen_prelude::{Buffer, ToNapiValue};
 use napi::threadsafe_function::{ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{sys, CallContext, Env, JsBuffer, JsFunction, JsString, JsUnknown, NapiRaw, Status, ValueType};
+use napi::{sys, Env, JsFunction, Status};
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,15 +29,15 @@ use std::time::Duration;
 /// How often a waiting handler thread checks that the JavaScript environment still exists.
 const ALIVE_CHECK: Duration = Duration::from_millis(500);
 
-/// Which handler JavaScript should run; the names are what `index.js` switches on.
+/// Which handler JavaScript should run; `index.js` switches on the numbers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Kind {
-    Init,
-    Request,
-    Broadcast,
-    Tunnel,
-    Drop,
-    Event,
+    Init = 0,
+    Request = 1,
+    Broadcast = 2,
+    Tunnel = 3,
+    Drop = 4,
+    Event = 5,
 }
 
 impl Kind {
@@ -72,10 +75,33 @@ pub(crate) enum Outcome {
 struct Call {
     kind: Kind,
     arg: Arg,
-    done: SyncSender<Outcome>,
+    token: u32,
 }
 
-/// A JavaScript dispatch function `(kind, arg, done) => void`, callable from any thread.
+/// Handler calls waiting for JavaScript's `complete(token, ...)`, by token.
+static WAITING: Mutex<Option<HashMap<u32, SyncSender<Outcome>>>> = Mutex::new(None);
+static NEXT_TOKEN: AtomicU32 = AtomicU32::new(0);
+
+fn waiting() -> std::sync::MutexGuard<'static, Option<HashMap<u32, SyncSender<Outcome>>>> {
+    WAITING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Called by `index.js` once a handler (and its Promise) has settled: `fault` is the text of what
+/// it threw, `reply` what a request handler returned.
+#[napi]
+pub fn complete(token: u32, fault: Option<String>, reply: Option<Buffer>) {
+    let Some(tx) = waiting().as_mut().and_then(|w| w.remove(&token)) else {
+        return;
+    };
+    let outcome = match (fault, reply) {
+        (Some(fault), _) => Outcome::Fault(fault),
+        (None, Some(reply)) => Outcome::Reply(crate::convert::to_bytes(&reply)),
+        (None, None) => Outcome::Done,
+    };
+    let _ = tx.send(outcome);
+}
+
+/// A JavaScript dispatch function `(kind, arg, token) => void`, callable from any thread.
 pub(crate) struct Bridge {
     tsfn: ThreadsafeFunction<Call, ErrorStrategy::Fatal>,
 }
@@ -89,8 +115,14 @@ impl Bridge {
     /// Runs the handler on the JavaScript thread and waits for it (and its Promise) to finish.
     pub(crate) fn call(&self, kind: Kind, arg: Arg) -> Outcome {
         let (done, finished) = sync_channel(1);
-        let status = self.tsfn.call(Call { kind, arg, done }, ThreadsafeFunctionCallMode::Blocking);
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        waiting().get_or_insert_with(HashMap::new).insert(token, done);
+        let forget = || {
+            waiting().as_mut().and_then(|w| w.remove(&token));
+        };
+        let status = self.tsfn.call(Call { kind, arg, token }, ThreadsafeFunctionCallMode::Blocking);
         if status != Status::Ok {
+            forget();
             return Outcome::Fault(format!("cannot call the JavaScript {} handler: {status}", kind.name()));
         }
         loop {
@@ -101,7 +133,8 @@ impl Bridge {
                 }
                 // The environment is gone (worker or process teardown): nobody will answer.
                 Err(RecvTimeoutError::Timeout) if self.tsfn.aborted() => {
-                    return Outcome::Fault("the JavaScript environment has shut down".to_string())
+                    forget();
+                    return Outcome::Fault("the JavaScript environment has shut down".to_string());
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -109,49 +142,18 @@ impl Bridge {
     }
 }
 
-/// Builds `(kind, arg, done)` on the JavaScript thread.
+/// Builds `(kind, arg, token)` on the JavaScript thread.
 fn to_js_args(env: Env, call: Call) -> napi::Result<Vec<sys::napi_value>> {
-    let Call { kind, arg, done } = call;
+    let Call { kind, arg, token } = call;
     let raw = env.raw();
-    let kind = env.create_string(kind.name())?;
     // SAFETY: every value is converted on the JavaScript thread with this call's env.
-    let arg = unsafe {
-        match arg {
-            Arg::Bytes(bytes) => ToNapiValue::to_napi_value(raw, crate::convert::to_buffer(bytes))?,
+    unsafe {
+        let arg = match arg {
+            Arg::Bytes(bytes) => ToNapiValue::to_napi_value(raw, JsBytes(bytes))?,
             Arg::Connection(conn) => ToNapiValue::to_napi_value(raw, NativeConnection::wrap(conn))?,
             Arg::Tunnel(tunnel) => ToNapiValue::to_napi_value(raw, NativeTunnel::wrap(tunnel))?,
             Arg::Error(err) => ToNapiValue::to_napi_value(raw, to_napi_error(&err).reason)?,
-        }
-    };
-    let done = Mutex::new(Some(done));
-    let done = env.create_function_from_closure("done", move |ctx: CallContext<'_>| {
-        let outcome = read_outcome(&ctx)?;
-        if let Some(tx) = done.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(outcome);
-        }
-        ctx.env.get_undefined()
-    })?;
-    // SAFETY: as above.
-    unsafe { Ok(vec![kind.raw(), arg, done.raw()]) }
-}
-
-/// `done(fault?: string | null, reply?: Buffer)`.
-fn read_outcome(ctx: &CallContext<'_>) -> napi::Result<Outcome> {
-    if ctx.length >= 1 {
-        let fault = ctx.get::<JsUnknown>(0)?;
-        if fault.get_type()? == ValueType::String {
-            // SAFETY: the type was just checked.
-            let text = unsafe { fault.cast::<JsString>() }.into_utf8()?.into_owned()?;
-            return Ok(Outcome::Fault(text));
-        }
+        };
+        Ok(vec![ToNapiValue::to_napi_value(raw, kind as u32)?, arg, ToNapiValue::to_napi_value(raw, token)?])
     }
-    if ctx.length >= 2 {
-        let reply = ctx.get::<JsUnknown>(1)?;
-        if reply.is_buffer()? {
-            // SAFETY: the type was just checked.
-            let reply = unsafe { reply.cast::<JsBuffer>() }.into_value()?;
-            return Ok(Outcome::Reply(Bytes::copy_from_slice(&reply)));
-        }
-    }
-    Ok(Outcome::Done)
 }

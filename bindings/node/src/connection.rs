@@ -1,11 +1,11 @@
 //! `connect` and the native connection object.
 
 use crate::bridge::{Arg, Bridge, Kind};
-use crate::convert::{invalid, port, promise, timeout, to_buffer, to_bytes};
+use crate::convert::{invalid, now_or_promise, port, promise, timeout, to_buffer, to_bytes};
 use crate::tunnel::NativeTunnel;
 use bytes::Bytes;
 use iris_client::{Connection, TopicHandler, TopicLimits};
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, Either};
 use napi::{Env, JsFunction, JsObject};
 use napi_derive::napi;
 use std::sync::Arc;
@@ -58,16 +58,18 @@ impl NativeConnection {
         promise(&env, async move { conn.request_async(&cluster, request, timeout).await }, to_buffer)
     }
 
-    #[napi]
-    pub fn broadcast(&self, env: Env, cluster: String, message: Buffer) -> napi::Result<JsObject> {
+    /// Returns `true` when the message was queued at once, else a Promise.
+    #[napi(ts_return_type = "true | Promise<void>")]
+    pub fn broadcast(&self, env: Env, cluster: String, message: Buffer) -> napi::Result<Either<bool, JsObject>> {
         let (conn, message) = (self.conn.clone(), to_bytes(&message));
-        promise(&env, async move { conn.broadcast_async(&cluster, message).await }, |()| ())
+        now_or_promise(&env, async move { conn.broadcast_async(&cluster, message).await })
     }
 
-    #[napi]
-    pub fn publish(&self, env: Env, topic: String, event: Buffer) -> napi::Result<JsObject> {
+    /// Returns `true` when the event was queued at once, else a Promise.
+    #[napi(ts_return_type = "true | Promise<void>")]
+    pub fn publish(&self, env: Env, topic: String, event: Buffer) -> napi::Result<Either<bool, JsObject>> {
         let (conn, event) = (self.conn.clone(), to_bytes(&event));
-        promise(&env, async move { conn.publish_async(&topic, event).await }, |()| ())
+        now_or_promise(&env, async move { conn.publish_async(&topic, event).await })
     }
 
     /// `dispatch(kind, event, done)` runs on the JavaScript thread for every event.

@@ -3,10 +3,11 @@
 
 use bytes::Bytes;
 use iris_client::{Error, ErrorKind};
-use napi::bindgen_prelude::{Buffer, ToNapiValue};
-use napi::{Env, JsObject, Status};
+use napi::bindgen_prelude::{Buffer, Either, ToNapiValue};
+use napi::{sys, Env, JsObject, NapiRaw, Status};
 use napi_derive::napi;
 use std::future::Future;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
 /// The prefix `index.js` parses to rebuild the error class: `[iris:CODE] message`.
@@ -27,10 +28,58 @@ pub(crate) fn to_bytes(buffer: &Buffer) -> Bytes {
     Bytes::copy_from_slice(buffer)
 }
 
-/// Hands bytes to JavaScript as a Buffer without another copy when the core held the only
-/// reference.
-pub(crate) fn to_buffer(bytes: Bytes) -> Buffer {
-    Buffer::from(Vec::<u8>::from(bytes))
+/// Payloads up to this size are copied into a V8-owned Buffer; larger ones are handed over as an
+/// external Buffer (no copy when the core held the only reference, but a finalizer per Buffer).
+const COPY_LIMIT: usize = 64 * 1024;
+
+/// Bytes on their way to JavaScript as a Buffer.
+pub(crate) struct JsBytes(pub(crate) Bytes);
+
+impl ToNapiValue for JsBytes {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY: called on the JavaScript thread with a live env, as ToNapiValue requires.
+        let env = unsafe { Env::from_raw(env) };
+        let buffer = if val.0.len() <= COPY_LIMIT {
+            env.create_buffer_copy(&val.0)?.into_raw()
+        } else {
+            env.create_buffer_with_data(Vec::from(val.0))?.into_raw()
+        };
+        // SAFETY: as above.
+        Ok(unsafe { buffer.raw() })
+    }
+}
+
+pub(crate) fn to_buffer(bytes: Bytes) -> JsBytes {
+    JsBytes(bytes)
+}
+
+/// A waker that does nothing, for polling a future once on the JavaScript thread.
+fn noop_waker() -> Waker {
+    const VTABLE: RawWakerVTable = RawWakerVTable::new(|_| RawWaker::new(std::ptr::null(), &VTABLE), |_| {}, |_| {}, |_| {});
+    // SAFETY: every vtable function ignores the (null) data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+/// For calls that usually finish at once (publish, broadcast: the frame is queued unless the
+/// connection's output buffer is full): polls `future` once on the calling thread and returns
+/// `true` when it is done, saving the cost of a Promise settled from another thread; otherwise
+/// hands it to the runtime and returns a Promise.
+pub(crate) fn now_or_promise<F>(env: &Env, future: F) -> napi::Result<Either<bool, JsObject>>
+where
+    F: Future<Output = iris_client::Result<()>> + Send + 'static,
+{
+    let runtime = iris_client::runtime_handle().map_err(|e| to_napi_error(&e))?;
+    let mut future = Box::pin(future);
+    {
+        let _entered = runtime.enter();
+        let waker = noop_waker();
+        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(Ok(())) => return Ok(Either::A(true)),
+            Poll::Ready(Err(err)) => return Err(to_napi_error(&err)),
+            Poll::Pending => {}
+        }
+    }
+    promise(env, future, |()| ()).map(Either::B)
 }
 
 /// A timeout in milliseconds as the core wants it. `NaN`, negative and infinite values are

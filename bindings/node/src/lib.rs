@@ -13,6 +13,7 @@ mod convert;
 mod service;
 mod tunnel;
 
+pub use bridge::complete;
 pub use connection::{connect, NativeConnection};
 pub use convert::{error_kinds, error_sample};
 pub use service::{register, NativeService};
