@@ -36,6 +36,7 @@ typedef struct service_state {
     unsigned delay_ms;
     const iris_connection *conn; /* from init */
     char last_broadcast[64];
+    char broadcast_order[64]; /* first octet of each broadcast, in arrival order */
     char drop_reason[256];
 } service_state;
 
@@ -97,6 +98,8 @@ static void svc_broadcast(void *context, const uint8_t *msg, size_t len) {
     size_t n = len < sizeof s->last_broadcast - 1 ? len : sizeof s->last_broadcast - 1;
     memcpy(s->last_broadcast, msg, n);
     s->last_broadcast[n] = '\0';
+    int i = atomic_load(&s->broadcasts);
+    if (i < 63 && len > 0) s->broadcast_order[i] = (char)msg[0];
     atomic_fetch_add(&s->broadcasts, 1);
 }
 
@@ -855,6 +858,58 @@ static int test_fork_child(void) {
     return 0;
 }
 
+static int test_broadcast_thread_limit_keeps_order(void) {
+    /* One broadcast thread: broadcasts run one at a time, in arrival order. */
+    static service_state s;
+    iris_service_limits limits = {.broadcast_threads = 1};
+    iris_service *service = NULL;
+    CHECK_OK(start_service("c-bcast-order", &s, &limits, &service));
+    iris_connection *conn = NULL;
+    CHECK_OK(iris_connect(PORT, &conn));
+    const char *letters = "abcdefghijklmnopqrstuvwxyz";
+    for (int i = 0; i < 26; i++) CHECK_OK(iris_broadcast(conn, "c-bcast-order", (const uint8_t *)letters + i, 1));
+    WAIT_FOR(atomic_load(&s.broadcasts) == 26, 5 * SECOND);
+    CHECK(atomic_load(&s.broadcasts) == 26);
+    CHECK(memcmp(s.broadcast_order, letters, 26) == 0);
+    iris_connection_free(conn);
+    return end_service(service, &s);
+}
+
+static void *fake_node_deny(void *arg) {
+    fake_node *f = arg;
+    int fd = accept(f->listener, NULL, NULL);
+    if (fd < 0) return NULL;
+    uint8_t buf[256];
+    (void)!read(fd, buf, sizeof buf);
+    uint8_t answer[64], *p = answer;
+    *p++ = 0x01; /* DENY */
+    put_string(&p, "iris-relay-magic");
+    put_string(&p, "version mismatch");
+    (void)!write(fd, answer, (size_t)(p - answer));
+    close(fd);
+    return NULL;
+}
+
+static int test_handshake_denied(void) {
+    /* A node that refuses the handshake gives PROTOCOL with its reason. */
+    fake_node f = {0};
+    f.listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof addr;
+    CHECK(bind(f.listener, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(f.listener, 1) == 0);
+    getsockname(f.listener, (struct sockaddr *)&addr, &alen);
+    pthread_t thread;
+    pthread_create(&thread, NULL, fake_node_deny, &f);
+    iris_connection *conn = (iris_connection *)1;
+    int status = iris_connect(ntohs(addr.sin_port), &conn);
+    pthread_join(thread, NULL);
+    close(f.listener);
+    CHECK_STATUS(status, IRIS_ERR_PROTOCOL);
+    CHECK(conn == NULL);
+    CHECK(strstr(iris_last_error_message(), "version mismatch") != NULL);
+    return 0;
+}
+
 static const test_case TESTS[] = {
     {"status_names", test_status_names},
     {"default_limits", test_default_limits},
@@ -864,6 +919,7 @@ static const test_case TESTS[] = {
     {"faults", test_faults},
     {"timeouts", test_timeouts},
     {"broadcast", test_broadcast},
+    {"broadcast_thread_limit_keeps_order", test_broadcast_thread_limit_keeps_order},
     {"publish_subscribe", test_publish_subscribe},
     {"tunnel_echo", test_tunnel_echo},
     {"tunnel_16mib", test_tunnel_16mib},
@@ -877,6 +933,7 @@ static const test_case TESTS[] = {
     {"node_drops_service", test_node_drops_service},
     {"sigpipe_cannot_kill", test_sigpipe_cannot_kill},
     {"fork_child", test_fork_child},
+    {"handshake_denied", test_handshake_denied},
 };
 
 int main(int argc, char **argv) {
