@@ -8,15 +8,25 @@ package io.iris;
  */
 public class IrisException extends RuntimeException {
     private static final long serialVersionUID = 1L;
+    /** The stable code. */
     private final String code;
 
-    /** An exception with a code and a message. */
+    /**
+     * An exception with a code and a message.
+     *
+     * @param code the stable code, such as {@code "TIMEOUT"}
+     * @param message the human-readable message (for {@code REMOTE}, the fault text)
+     */
     public IrisException(String code, String message) {
         super(message);
         this.code = code;
     }
 
-    /** The stable code. */
+    /**
+     * The stable code.
+     *
+     * @return the code, such as {@code "TIMEOUT"}
+     */
     public String code() {
         return code;
     }
