@@ -1,4 +1,8 @@
 /**
+ * The stable error codes of the core.
+ */
+export type ErrorCode = "TIMEOUT" | "CLOSED" | "REMOTE" | "INVALID_ARGUMENT" | "PROTOCOL" | "IO";
+/**
  * Limits of one service registration. A field left out or 0 takes the core's default
  * (threads: 4 x CPU count, memory: 64 MiB).
  */
@@ -249,15 +253,19 @@ export class Tunnel {
     close(): Promise<void>;
     #private;
 }
+/**
+ * The stable error codes of the core.
+ * @typedef {'TIMEOUT' | 'CLOSED' | 'REMOTE' | 'INVALID_ARGUMENT' | 'PROTOCOL' | 'IO'} ErrorCode
+ */
 /** Base class of every error this package raises; `code` is the core's stable error code. */
 export class IrisError extends Error {
     /**
      * @param {string} message
-     * @param {string} code
+     * @param {ErrorCode} code
      */
-    constructor(message: string, code: string);
+    constructor(message: string, code: ErrorCode);
     /** The stable code: `TIMEOUT`, `CLOSED`, `REMOTE`, `INVALID_ARGUMENT`, `PROTOCOL` or `IO`. */
-    code: string;
+    code: ErrorCode;
 }
 /** The deadline passed: no reply, no tunnel, no credit or no message in time. */
 export class TimeoutError extends IrisError {

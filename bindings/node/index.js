@@ -18,11 +18,16 @@ const { AsyncLocalStorage } = require('node:async_hooks');
 // ---------------------------------------------------------------------------------------------
 // Errors
 
+/**
+ * The stable error codes of the core.
+ * @typedef {'TIMEOUT' | 'CLOSED' | 'REMOTE' | 'INVALID_ARGUMENT' | 'PROTOCOL' | 'IO'} ErrorCode
+ */
+
 /** Base class of every error this package raises; `code` is the core's stable error code. */
 class IrisError extends Error {
   /**
    * @param {string} message
-   * @param {string} code
+   * @param {ErrorCode} code
    */
   constructor(message, code) {
     super(message);
@@ -106,7 +111,7 @@ function fromNative(err) {
   const coded = /^\[iris:([A-Z_]+)\] ([\s\S]*)$/.exec(err.message);
   if (coded) {
     const Class = ERROR_CLASSES[/** @type {keyof typeof ERROR_CLASSES} */ (coded[1])];
-    return Class ? new Class(coded[2]) : new IrisError(coded[2], coded[1]);
+    return Class ? new Class(coded[2]) : new IrisError(coded[2], /** @type {ErrorCode} */ (coded[1]));
   }
   if (CONVERSION_CODES.has(/** @type {any} */ (err).code)) return new InvalidArgumentError(err.message);
   return err;

@@ -130,3 +130,17 @@ impl NativeConnection {
         self.conn.id() as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_must_be_whole_and_non_negative() {
+        assert_eq!(size("x", 0.0).unwrap(), 0);
+        assert_eq!(size("x", (64 << 20) as f64).unwrap(), 64 << 20);
+        for bad in [-1.0, 1.5, f64::NAN, f64::INFINITY] {
+            assert!(size("x", bad).is_err(), "{bad}");
+        }
+    }
+}

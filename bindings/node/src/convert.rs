@@ -139,3 +139,37 @@ pub fn error_sample(code: String, message: String) -> napi::Result<()> {
         .ok_or_else(|| invalid(format!("no error kind has the code {code:?}")))?;
     Err(to_napi_error(&Error::new(kind, message)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(err: napi::Error) -> String {
+        err.reason.split(']').next().unwrap_or_default().trim_start_matches("[iris:").to_string()
+    }
+
+    #[test]
+    fn timeouts_convert_from_milliseconds() {
+        assert_eq!(timeout(1500.0).unwrap(), Duration::from_millis(1500));
+        assert_eq!(timeout(0.5).unwrap(), Duration::from_micros(500));
+        assert_eq!(optional_timeout(0.0).unwrap(), None);
+        assert_eq!(optional_timeout(20.0).unwrap(), Some(Duration::from_millis(20)));
+        for bad in [-1.0, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(code_of(timeout(bad).unwrap_err()), "INVALID_ARGUMENT", "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports_and_sizes_are_checked() {
+        assert_eq!(port(55555).unwrap(), 55555);
+        assert_eq!(code_of(port(70000).unwrap_err()), "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn every_error_kind_keeps_its_code_and_message() {
+        for kind in ErrorKind::ALL {
+            let err = to_napi_error(&Error::new(kind, "what happened"));
+            assert_eq!(err.reason, format!("[iris:{}] what happened", kind.code()));
+        }
+    }
+}
