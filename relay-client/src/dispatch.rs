@@ -99,12 +99,29 @@ impl Dispatcher {
 
     /// Queues `run` for a worker. `size` counts against the memory limit until the job starts; a
     /// job whose `deadline` passes while queued is dropped without running.
+    #[cfg(test)]
     pub(crate) fn submit(
         &self,
         size: usize,
         deadline: Option<Instant>,
         run: impl FnOnce() + Send + 'static,
     ) -> Result<(), Rejected> {
+        if self.submit_quiet(size, deadline, run)? {
+            self.inner.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Like [`submit`](Self::submit) but leaves waking a worker to the caller: returns whether a
+    /// worker sleeps and should be woken with [`wake`](Self::wake). A reader that queues a whole
+    /// batch of messages wakes once per batch instead of once per message, which spares a
+    /// sleep/wake-up pair per message.
+    pub(crate) fn submit_quiet(
+        &self,
+        size: usize,
+        deadline: Option<Instant>,
+        run: impl FnOnce() + Send + 'static,
+    ) -> Result<bool, Rejected> {
         let mut state = self.lock();
         if state.closed {
             return Err(Rejected::Closed);
@@ -115,12 +132,22 @@ impl Dispatcher {
         state.queued_bytes += size;
         state.queue.push_back(Job { size, deadline, run: Box::new(run) });
         self.spawn_needed(&mut state);
-        let wake = state.waiting > 0;
+        Ok(state.waiting > 0)
+    }
+
+    /// Wakes as many sleeping workers as there is queued work for.
+    pub(crate) fn wake(&self) {
+        let state = self.lock();
+        let wake = state.waiting.min(state.queue.len());
         drop(state);
-        if wake {
+        for _ in 0..wake {
             self.inner.work.notify_one();
         }
-        Ok(())
+    }
+
+    /// Whether two handles refer to the same dispatcher.
+    pub(crate) fn same(&self, other: &Dispatcher) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Starts workers while queued jobs outnumber idle workers and the thread limit allows.

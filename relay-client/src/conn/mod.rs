@@ -201,16 +201,16 @@ impl ConnInner {
     }
 
     /// Handles one frame from the node. Returns `Some(reason)` when the node closed the connection.
-    fn on_frame(self: &Arc<Self>, frame: NodeFrame) -> std::result::Result<(), End> {
+    fn on_frame(self: &Arc<Self>, frame: NodeFrame, wakes: &mut Wakes) -> std::result::Result<(), End> {
         match frame {
             NodeFrame::Reply { id, outcome } => {
                 if let Some(tx) = self.lock().requests.remove(&id) {
                     let _ = tx.send(Ok(outcome));
                 }
             }
-            NodeFrame::Request { id, request, timeout_ms } => self.on_request(id, request, timeout_ms),
-            NodeFrame::Broadcast { message } => self.on_broadcast(message),
-            NodeFrame::Publish { topic, event } => self.on_event(topic, event),
+            NodeFrame::Request { id, request, timeout_ms } => self.on_request(id, request, timeout_ms, wakes),
+            NodeFrame::Broadcast { message } => self.on_broadcast(message, wakes),
+            NodeFrame::Publish { topic, event } => self.on_event(topic, event, wakes),
             NodeFrame::TunInit { build_id, chunk_limit } => self.on_tunnel_init(build_id, chunk_limit),
             NodeFrame::TunConfirm { tunnel_id, chunk_limit } => self.on_tunnel_confirm(tunnel_id, chunk_limit),
             NodeFrame::TunAllow { tunnel_id, space } => {
@@ -245,7 +245,7 @@ impl ConnInner {
         self.lock().tunnels.get(&id).cloned()
     }
 
-    fn on_request(self: &Arc<Self>, id: u64, request: Bytes, timeout_ms: u64) {
+    fn on_request(self: &Arc<Self>, id: u64, request: Bytes, timeout_ms: u64, wakes: &mut Wakes) {
         let Some((handler, dispatcher)) =
             self.lock().service.as_ref().map(|s| (s.handler.clone(), s.requests.clone()))
         else {
@@ -268,12 +268,13 @@ impl ConnInner {
             };
             conn.out.push(&ClientFrame::Reply { id, result }, Send::Now);
         };
-        if let Err(rejected) = dispatcher.submit(size, deadline, job) {
-            self.log_rejected("request", size, rejected);
+        match dispatcher.submit_quiet(size, deadline, job) {
+            Ok(sleeping) => wakes.note(&dispatcher, sleeping),
+            Err(rejected) => self.log_rejected("request", size, rejected),
         }
     }
 
-    fn on_broadcast(self: &Arc<Self>, message: Bytes) {
+    fn on_broadcast(self: &Arc<Self>, message: Bytes, wakes: &mut Wakes) {
         let Some((handler, dispatcher)) =
             self.lock().service.as_ref().map(|s| (s.handler.clone(), s.broadcasts.clone()))
         else {
@@ -281,12 +282,13 @@ impl ConnInner {
             return;
         };
         let size = message.len();
-        if let Err(rejected) = dispatcher.submit(size, None, move || handler.handle_broadcast(message)) {
-            self.log_rejected("broadcast", size, rejected);
+        match dispatcher.submit_quiet(size, None, move || handler.handle_broadcast(message)) {
+            Ok(sleeping) => wakes.note(&dispatcher, sleeping),
+            Err(rejected) => self.log_rejected("broadcast", size, rejected),
         }
     }
 
-    fn on_event(self: &Arc<Self>, topic: ByteStr, event: Bytes) {
+    fn on_event(self: &Arc<Self>, topic: ByteStr, event: Bytes, wakes: &mut Wakes) {
         let Some((handler, dispatcher)) =
             self.lock().topics.get(&*topic).map(|s| (s.handler.clone(), s.events.clone()))
         else {
@@ -294,8 +296,9 @@ impl ConnInner {
             return;
         };
         let size = event.len();
-        if let Err(rejected) = dispatcher.submit(size, None, move || handler.handle_event(event)) {
-            self.log_rejected("event", size, rejected);
+        match dispatcher.submit_quiet(size, None, move || handler.handle_event(event)) {
+            Ok(sleeping) => wakes.note(&dispatcher, sleeping),
+            Err(rejected) => self.log_rejected("event", size, rejected),
         }
     }
 
@@ -343,6 +346,25 @@ impl ConnInner {
         if let Err(Ok(orphan)) = tx.send(Ok(inner)) {
             // The caller went away (its connection is closing): tear the new tunnel down.
             orphan.close_in_background();
+        }
+    }
+}
+
+/// Dispatchers that got work during one batch of frames and have a sleeping worker to wake once
+/// the batch is handled.
+#[derive(Default)]
+struct Wakes(Vec<Dispatcher>);
+
+impl Wakes {
+    fn note(&mut self, dispatcher: &Dispatcher, sleeping: bool) {
+        if sleeping && !self.0.iter().any(|d| d.same(dispatcher)) {
+            self.0.push(dispatcher.clone());
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for dispatcher in self.0.drain(..) {
+            dispatcher.wake();
         }
     }
 }
@@ -450,10 +472,11 @@ async fn read_loop(
     mut buf: BytesMut,
     limits: Limits,
 ) -> (Error, bool) {
+    let mut wakes = Wakes::default();
     loop {
         loop {
             match codec::decode_node_frame(&mut buf, &limits) {
-                Ok(Some(frame)) => match inner.on_frame(frame) {
+                Ok(Some(frame)) => match inner.on_frame(frame, &mut wakes) {
                     Ok(()) => {}
                     Err(End::NodeClosed(reason)) if reason.is_empty() => {
                         return (Error::closed("the connection was closed"), false)
@@ -463,7 +486,10 @@ async fn read_loop(
                     }
                     Err(End::Violation(why)) => return (Error::protocol(why), true),
                 },
-                Ok(None) => break,
+                Ok(None) => {
+                    wakes.wake_all();
+                    break;
+                }
                 Err(e) => {
                     tracing::error!(conn = inner.id, "protocol violation by the node: {e}");
                     return (Error::protocol(format!("protocol violation by the node: {e}")), true);
