@@ -23,7 +23,7 @@ describe('limits', () => {
       async handleRequest(r) {
         running++;
         peak = Math.max(peak, running);
-        await sleep(40);
+        await sleep(100);
         running--;
         return r;
       },
@@ -65,7 +65,7 @@ describe('limits', () => {
     }, { requestThreads: 1 });
     try {
       const slow = conn.request('expiry', 'slow', 10000);
-      await sleep(50);
+      await waitFor(() => seen.includes('slow'), 10000, 'the slow request to start');
       await assert.rejects(conn.request('expiry', 'late', 100), iris.TimeoutError);
       assert.equal((await slow).toString(), 'slow');
       assert.equal((await conn.request('expiry', 'after', 5000)).toString(), 'after');

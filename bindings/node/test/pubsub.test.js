@@ -51,7 +51,7 @@ describe('publish/subscribe', () => {
     await subscriber.subscribe('busy', async () => {
       running++;
       peak = Math.max(peak, running);
-      await sleep(10);
+      await sleep(50);
       running--;
       done++;
     }, { eventThreads: 2 });
