@@ -262,7 +262,11 @@ function reportHandlerError(kind, err) {
  */
 function faultText(err) {
   if (err instanceof Error) return err.message;
-  return String(err);
+  try {
+    return String(err);
+  } catch {
+    return Object.prototype.toString.call(err);
+  }
 }
 
 /**
@@ -282,7 +286,11 @@ function settle(kind, fn, onValue, onError) {
     return;
   }
   if (result !== null && typeof result === 'object' && typeof (/** @type {any} */ (result).then) === 'function') {
-    /** @type {PromiseLike<unknown>} */ (result).then(onValue, onError);
+    try {
+      /** @type {PromiseLike<unknown>} */ (result).then(onValue, onError);
+    } catch (err) {
+      onError(err);
+    }
   } else {
     onValue(result);
   }

@@ -24,6 +24,10 @@ describe('tunnels', () => {
             if (err instanceof iris.ClosedError) return;
             throw err;
           }
+          if (message.toString() === 'three and bye') {
+            for (const m of ['one', 'two', 'three']) await tunnel.send(m, 20000);
+            return; // the binding closes the tunnel once this handler has finished
+          }
           if (message.toString() === 'big?') {
             await tunnel.send(crypto.createHash('sha256').update('seed').digest().toString('hex').repeat(65536), 20000);
           } else {
@@ -65,6 +69,16 @@ describe('tunnels', () => {
     await assert.rejects(tunnel.recv(100), iris.TimeoutError);
     await tunnel.close();
     await assert.rejects(conn.tunnel('nobody', 200), iris.TimeoutError);
+  });
+
+  it('closes a served tunnel when its handler finishes; buffered messages stay readable', async () => {
+    const tunnel = await conn.tunnel('tun', 5000);
+    await tunnel.send('three and bye', 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    for (const m of ['one', 'two', 'three']) assert.equal((await tunnel.recv(5000)).toString(), m);
+    await assert.rejects(tunnel.recv(5000), iris.ClosedError);
+    await assert.rejects(tunnel.send('more', 1000), iris.ClosedError);
+    await tunnel.close();
   });
 
   it('fails with CLOSED after close, on both ends', async () => {
