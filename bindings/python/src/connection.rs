@@ -16,21 +16,6 @@ use std::sync::Arc;
 #[pyclass(module = "iris", name = "Connection", frozen)]
 pub(crate) struct PyConnection {
     pub(crate) conn: Arc<Connection>,
-    /// The process that made the connection (see `check_fork`).
-    pid: u32,
-}
-
-/// Workaround for the core: its `request_async` skips the fork check the other calls make, so a
-/// request from a fork()ed child would wait for its timeout instead of failing with CLOSED.
-fn check_fork(py: Python<'_>, pid: u32) -> PyResult<()> {
-    if pid == std::process::id() {
-        return Ok(());
-    }
-    let err = iris_client::Error::new(
-        iris_client::ErrorKind::Closed,
-        "this iris object belongs to the parent process; connect again in the forked child",
-    );
-    Err(crate::errors::to_pyerr(py, &err))
 }
 
 impl PyConnection {
@@ -38,12 +23,12 @@ impl PyConnection {
     pub(crate) fn owned(conn: Connection) -> Self {
         let conn = Arc::new(conn);
         track_connection(&conn);
-        PyConnection { conn, pid: std::process::id() }
+        PyConnection { conn }
     }
 
     /// A handle on a connection owned elsewhere (a service's, handed to `init`).
     pub(crate) fn borrowed(conn: Connection) -> Self {
-        PyConnection { conn: Arc::new(conn), pid: std::process::id() }
+        PyConnection { conn: Arc::new(conn) }
     }
 }
 
@@ -63,7 +48,6 @@ impl PyConnection {
     /// has no member), `iris.RemoteError` with the service's fault text, `iris.ClosedError`.
     #[pyo3(signature = (cluster, request, timeout))]
     fn request<'py>(&self, py: Python<'py>, cluster: &str, request: &Bound<'py, PyAny>, timeout: f64) -> PyResult<Bound<'py, PyBytes>> {
-        check_fork(py, self.pid)?;
         let request = payload(request, "request")?;
         let timeout = crate::convert::timeout(py, timeout)?;
         let reply = wait(py, self.conn.request_async(cluster, request, timeout))?;
@@ -140,7 +124,6 @@ impl PyConnection {
     // ---- asyncio bridge (used by iris.aio) ----
 
     fn _start_request(&self, py: Python<'_>, done: &Completions, future: PyObject, cluster: String, request: &Bound<'_, PyAny>, timeout: f64) -> PyResult<TaskHandle> {
-        check_fork(py, self.pid)?;
         let request = payload(request, "request")?;
         let timeout = crate::convert::timeout(py, timeout)?;
         let conn = self.conn.clone();

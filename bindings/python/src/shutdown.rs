@@ -61,7 +61,53 @@ pub(crate) fn with_python<R>(call: impl FnOnce(Python<'_>) -> R) -> Option<R> {
     if SHUTTING_DOWN.load(Ordering::SeqCst) {
         return None;
     }
+    keep_thread_state();
     Some(Python::with_gil(call))
+}
+
+/// A Python thread state kept for the life of one of the core's handler threads.
+///
+/// Taking the GIL on a thread Python does not know creates a thread state and deletes it again
+/// on release, which costs more than a small handler call itself. The core's handler threads
+/// (named `iris-*`) are long-lived, so each keeps one state (detached, without the GIL) until it
+/// exits; then it is deleted, unless the interpreter is exiting (then it is left to Python).
+struct KeptState {
+    saved: *mut pyo3::ffi::PyThreadState,
+    gil_state: pyo3::ffi::PyGILState_STATE,
+}
+
+impl Drop for KeptState {
+    fn drop(&mut self) {
+        if SHUTTING_DOWN.load(Ordering::SeqCst) || unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+            return;
+        }
+        // SAFETY: `saved` is this thread's own state, detached by `keep_thread_state`; restoring
+        // it and releasing the matching PyGILState_Ensure deletes it.
+        unsafe {
+            pyo3::ffi::PyEval_RestoreThread(self.saved);
+            pyo3::ffi::PyGILState_Release(self.gil_state);
+        }
+    }
+}
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Option<KeptState>> = const { std::cell::RefCell::new(None) };
+}
+
+fn keep_thread_state() {
+    let _ = KEPT.try_with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.is_some() || !std::thread::current().name().is_some_and(|n| n.starts_with("iris-")) {
+            return;
+        }
+        // SAFETY: called without the GIL (handler threads never hold it between calls); Ensure
+        // attaches a new state and takes the GIL, SaveThread releases the GIL keeping the state.
+        unsafe {
+            let gil_state = pyo3::ffi::PyGILState_Ensure();
+            let saved = pyo3::ffi::PyEval_SaveThread();
+            *kept = Some(KeptState { saved, gil_state });
+        }
+    });
 }
 
 /// Called by `atexit`: closes everything still open and keeps handlers out of the finalizing

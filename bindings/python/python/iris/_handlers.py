@@ -100,7 +100,7 @@ class _Shim:
 
     def _finish(self, result: Any) -> Any:
         """Runs a coroutine result to completion on the shim's loop; other results pass."""
-        if not inspect.isawaitable(result):
+        if result is None or type(result) is bytes or not inspect.isawaitable(result):
             return result
         loop = self._loop if self._loop is not None else _background_loop()
         if loop.is_closed() or not loop.is_running():
@@ -132,12 +132,12 @@ class ServiceShim(_Shim):
         default = ServiceHandler()
 
         def pick(name: str) -> Callable[..., Any]:
-            method = getattr(handler, name, None)
+            method: Any = getattr(handler, name, None)
             if method is None:
-                return getattr(default, name)
+                method = getattr(default, name)
             if not callable(method):
                 raise TypeError(f"the service handler's {name} must be callable")
-            return method
+            return method  # type: ignore[no-any-return]
 
         self._init = pick("init")
         self._request = pick("handle_request")
@@ -164,7 +164,10 @@ class ServiceShim(_Shim):
 
     def handle_request(self, request: bytes) -> bytes:
         try:
-            return _reply_bytes(self._finish(self._request(request)))
+            reply = self._request(request)
+            if type(reply) is bytes:  # the common case, kept short
+                return reply
+            return _reply_bytes(self._finish(reply))
         except Exception:
             log.debug("request handler raised; its message goes back as the fault", exc_info=True)
             raise
@@ -208,6 +211,8 @@ class TopicShim(_Shim):
 
     def handle_event(self, event: bytes) -> None:
         try:
-            self._finish(self._handler(event))
+            result = self._handler(event)
+            if result is not None:
+                self._finish(result)
         except Exception:
             log.exception("event handler of topic %r raised", self._topic)
