@@ -29,6 +29,8 @@
  *   block SIGPIPE); it does not change the program's signal dispositions.
  * Panics: no Rust panic crosses this API; an internal bug is reported as IRIS_ERR_INTERNAL.
  * fork(): handles made before fork() report IRIS_ERR_CLOSED in the child; connect again there.
+ * Logging: silent unless the environment variable IRIS_LOG is set when the first connection is
+ *   made (tracing env-filter syntax: "warn", "debug", "iris_client=trace"); logs go to stderr.
  */
 
 
@@ -178,9 +180,9 @@ typedef struct iris_service_handler {
   void *context;
   /*
    Runs once before anything else, with the service's own connection (usable as a client:
-   requests, publish, ...). The connection stays valid until `drop` runs; do not free or
-   close it. Return 0 to proceed; anything else aborts `iris_register` with
-   INVALID_ARGUMENT.
+   requests, publish, ...). The connection stays valid until `drop` runs; never free it
+   (closing it, also from a handler, unregisters the service). Return 0 to proceed; anything
+   else aborts `iris_register` with INVALID_ARGUMENT.
    */
   int (*init)(void *context, const struct iris_connection *connection);
   /*
@@ -378,19 +380,21 @@ int iris_service_unregister(const struct iris_service *service);
 
 /*
  The service's own connection, usable as a client (requests, publish, subscribe, ...). Borrowed:
- valid until `iris_service_free`; never free it. NULL if `service` is NULL.
+ valid until `iris_service_free`; never free it (closing it unregisters the service). NULL if
+ `service` is NULL.
  */
 const struct iris_connection *iris_service_connection(const struct iris_service *service);
 
 /*
- Releases a service, unregistering it in the background if it still is registered. NULL is
- ignored. No other call may use `service` (or its connection) during or after this one.
+ Releases a service, unregistering it in the background if it still is registered (the
+ handler's `drop` then runs later, on a libiris thread). NULL is ignored. No other call may use
+ `service` (or its connection) during or after this one.
  */
 void iris_service_free(struct iris_service *service);
 
 /*
- The human-readable message of the last failed iris call on the calling thread, or "" if the
- last call succeeded. For `IRIS_ERR_REMOTE` it is the service's fault text, verbatim.
+ The human-readable message of the last status-returning iris call on the calling thread, or ""
+ if that call succeeded. For `IRIS_ERR_REMOTE` it is the service's fault text, verbatim.
 
  Ownership: the string belongs to libiris and stays valid until the next iris call on the same
  thread; copy it to keep it. Never NULL.
@@ -398,7 +402,7 @@ void iris_service_free(struct iris_service *service);
 const char *iris_last_error_message(void);
 
 /*
- The status code the last iris call on the calling thread returned (0 if it succeeded).
+ The status code the last status-returning iris call on the calling thread returned.
  */
 int iris_last_error_code(void);
 

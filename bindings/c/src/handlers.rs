@@ -31,9 +31,9 @@ pub struct iris_service_handler {
     /// Passed to every callback; owned by the handler until `drop` runs.
     pub context: *mut c_void,
     /// Runs once before anything else, with the service's own connection (usable as a client:
-    /// requests, publish, ...). The connection stays valid until `drop` runs; do not free or
-    /// close it. Return 0 to proceed; anything else aborts `iris_register` with
-    /// INVALID_ARGUMENT.
+    /// requests, publish, ...). The connection stays valid until `drop` runs; never free it
+    /// (closing it, also from a handler, unregisters the service). Return 0 to proceed; anything
+    /// else aborts `iris_register` with INVALID_ARGUMENT.
     pub init: Option<unsafe extern "C" fn(context: *mut c_void, connection: *const iris_connection) -> c_int>,
     /// A request of `request_len` octets (readable only during the call). Answer through `reply`
     /// with `iris_reply_ok` (the reply octets) or `iris_reply_fault` (the fault text the caller

@@ -8,6 +8,7 @@
 mod connection;
 mod handlers;
 mod limits;
+mod logging;
 mod service;
 mod signals;
 mod status;

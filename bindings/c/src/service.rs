@@ -67,14 +67,16 @@ pub extern "C" fn iris_service_unregister(service: *const iris_service) -> c_int
 }
 
 /// The service's own connection, usable as a client (requests, publish, subscribe, ...). Borrowed:
-/// valid until `iris_service_free`; never free it. NULL if `service` is NULL.
+/// valid until `iris_service_free`; never free it (closing it unregisters the service). NULL if
+/// `service` is NULL.
 #[no_mangle]
 pub extern "C" fn iris_service_connection(service: *const iris_service) -> *const iris_connection {
     quietly(std::ptr::null(), || service_arg(service).map(|s| &s.connection as *const _).unwrap_or(std::ptr::null()))
 }
 
-/// Releases a service, unregistering it in the background if it still is registered. NULL is
-/// ignored. No other call may use `service` (or its connection) during or after this one.
+/// Releases a service, unregistering it in the background if it still is registered (the
+/// handler's `drop` then runs later, on a libiris thread). NULL is ignored. No other call may use
+/// `service` (or its connection) during or after this one.
 #[no_mangle]
 pub extern "C" fn iris_service_free(service: *mut iris_service) {
     quietly((), || {

@@ -17,6 +17,7 @@ static PREPARED_FOR: AtomicU32 = AtomicU32::new(0);
 /// Makes sure the core's runtime exists and was started with SIGPIPE blocked in its threads.
 /// Called before every operation that may start the runtime (connect, register).
 pub(crate) fn prepare_runtime() -> Result<(), Error> {
+    crate::logging::init_from_env();
     let pid = std::process::id();
     if PREPARED_FOR.load(Ordering::Acquire) == pid {
         return Ok(());

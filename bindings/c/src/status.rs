@@ -130,8 +130,8 @@ pub(crate) fn malloc_copy(data: &[u8]) -> Result<*mut u8, Error> {
     Ok(ptr)
 }
 
-/// The human-readable message of the last failed iris call on the calling thread, or "" if the
-/// last call succeeded. For `IRIS_ERR_REMOTE` it is the service's fault text, verbatim.
+/// The human-readable message of the last status-returning iris call on the calling thread, or ""
+/// if that call succeeded. For `IRIS_ERR_REMOTE` it is the service's fault text, verbatim.
 ///
 /// Ownership: the string belongs to libiris and stays valid until the next iris call on the same
 /// thread; copy it to keep it. Never NULL.
@@ -140,7 +140,7 @@ pub extern "C" fn iris_last_error_message() -> *const c_char {
     quietly(c"internal error".as_ptr(), || LAST.with(|last| last.borrow().1.as_ptr()))
 }
 
-/// The status code the last iris call on the calling thread returned (0 if it succeeded).
+/// The status code the last status-returning iris call on the calling thread returned.
 #[no_mangle]
 pub extern "C" fn iris_last_error_code() -> c_int {
     quietly(iris_status::IRIS_ERR_INTERNAL as c_int, || LAST.with(|last| last.borrow().0))

@@ -87,9 +87,13 @@ example_installed() {
     local shared static
     shared=$(LD_LIBRARY_PATH=$prefix/lib "$BUILD/echo" "$NODE_PORT")
     static=$("$BUILD/echo-static" "$NODE_PORT")
+    # Silent by default; IRIS_LOG turns on libiris's logs on stderr.
+    local quiet logged
+    quiet=$("$BUILD/echo-static" "$NODE_PORT" 2>&1 >/dev/null)
+    logged=$(IRIS_LOG=debug "$BUILD/echo-static" "$NODE_PORT" 2>&1 >/dev/null)
     stop_node
     echo "shared: $shared, static: $static"
-    [ "$shared" = hello ] && [ "$static" = hello ]
+    [ "$shared" = hello ] && [ "$static" = hello ] && [ -z "$quiet" ] && grep -q "DEBUG.*connected" <<<"$logged"
 }
 
 readme_quickstart() {
