@@ -306,7 +306,7 @@ int iris_publish(const struct iris_connection *conn,
  at most `limits->event_threads` at once (NULL limits, or 0 fields, take the defaults).
 
  `*handler` is copied; its `drop(context)` runs exactly once: after `iris_unsubscribe` or the
- connection's close, once every running `handle_event` has returned ; or before this function
+ connection's close, once every running `handle_event` has returned, or before this function
  returns if it fails. Subscribing twice to one topic is INVALID_ARGUMENT.
  */
 int iris_subscribe(const struct iris_connection *conn,

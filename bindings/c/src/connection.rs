@@ -162,7 +162,7 @@ pub extern "C" fn iris_publish(
 /// at most `limits->event_threads` at once (NULL limits, or 0 fields, take the defaults).
 ///
 /// `*handler` is copied; its `drop(context)` runs exactly once: after `iris_unsubscribe` or the
-/// connection's close, once every running `handle_event` has returned ; or before this function
+/// connection's close, once every running `handle_event` has returned, or before this function
 /// returns if it fails. Subscribing twice to one topic is INVALID_ARGUMENT.
 #[no_mangle]
 pub extern "C" fn iris_subscribe(

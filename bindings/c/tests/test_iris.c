@@ -33,6 +33,8 @@ typedef struct service_state {
     atomic_int drop_status;
     atomic_int init_result;
     atomic_int requests_before_init;
+    atomic_int active;         /* callbacks running right now */
+    atomic_int active_at_drop; /* `active` when drop ran: must be 0 */
     unsigned delay_ms;
     const iris_connection *conn; /* from init */
     char last_broadcast[64];
@@ -58,8 +60,16 @@ static int is(const uint8_t *data, size_t len, const char *text) {
     return len == strlen(text) && memcmp(data, text, len) == 0;
 }
 
+static void svc_request_body(service_state *s, const uint8_t *req, size_t len, iris_reply *reply);
+
 static void svc_request(void *context, const uint8_t *req, size_t len, iris_reply *reply) {
     service_state *s = context;
+    atomic_fetch_add(&s->active, 1);
+    svc_request_body(s, req, len, reply);
+    atomic_fetch_sub(&s->active, 1);
+}
+
+static void svc_request_body(service_state *s, const uint8_t *req, size_t len, iris_reply *reply) {
     if (atomic_load(&s->init_calls) == 0) atomic_fetch_add(&s->requests_before_init, 1);
     atomic_fetch_add(&s->requests, 1);
     if (is(req, len, "fail")) {
@@ -105,6 +115,7 @@ static void svc_broadcast(void *context, const uint8_t *msg, size_t len) {
 
 static void svc_tunnel(void *context, iris_tunnel *tunnel) {
     service_state *s = context;
+    atomic_fetch_add(&s->active, 1);
     atomic_fetch_add(&s->tunnels, 1);
     for (;;) {
         uint8_t *msg = NULL;
@@ -124,6 +135,7 @@ static void svc_tunnel(void *context, iris_tunnel *tunnel) {
     }
     iris_tunnel_close(tunnel);
     iris_tunnel_free(tunnel);
+    atomic_fetch_sub(&s->active, 1);
 }
 
 static void svc_handle_drop(void *context, int status, const char *reason) {
@@ -135,6 +147,7 @@ static void svc_handle_drop(void *context, int status, const char *reason) {
 
 static void svc_drop(void *context) {
     service_state *s = context;
+    atomic_store(&s->active_at_drop, atomic_load(&s->active));
     atomic_fetch_add(&s->drops, 1);
 }
 
@@ -164,6 +177,7 @@ static int end_service(iris_service *service, service_state *s) {
     iris_service_free(service);
     WAIT_FOR(atomic_load(&s->drops) == 1, 10 * SECOND);
     CHECK(atomic_load(&s->drops) == 1);
+    CHECK(atomic_load(&s->active_at_drop) == 0);
     return 0;
 }
 
@@ -541,6 +555,16 @@ static void *blocked_request(void *arg) {
     return NULL;
 }
 
+static void *slow_request_drop_late(void *arg) {
+    blocked_call *c = arg;
+    uint8_t *got = NULL;
+    size_t len = 0;
+    atomic_store(&c->status, iris_request(c->conn, "c-drop-late", (const uint8_t *)"slow", 4, 20 * SECOND, &got, &len));
+    iris_free_bytes(got);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
 static int test_close_from_another_thread(void) {
     static service_state s;
     iris_service *service = NULL;
@@ -910,6 +934,29 @@ static int test_handshake_denied(void) {
     return 0;
 }
 
+static int test_drop_waits_for_running_handlers(void) {
+    /* Releasing a service while a request handler runs: drop comes only after it returned. */
+    static service_state s;
+    iris_service *service = NULL;
+    CHECK_OK(start_service("c-drop-late", &s, NULL, &service));
+    iris_connection *conn = NULL;
+    CHECK_OK(iris_connect(PORT, &conn));
+    blocked_call r = {.conn = conn};
+    pthread_t thread;
+    /* blocked_request sends "slow" to c-close; use a dedicated copy of it for this cluster. */
+    pthread_create(&thread, NULL, slow_request_drop_late, &r);
+    WAIT_FOR(atomic_load(&s.active) == 1, 5 * SECOND);
+    CHECK(atomic_load(&s.active) == 1);
+    iris_service_free(service); /* unregisters in the background */
+    sleep_ms(500);
+    CHECK(atomic_load(&s.drops) == 0); /* the handler is still sleeping */
+    WAIT_FOR(atomic_load(&s.drops) == 1, 10 * SECOND);
+    CHECK(atomic_load(&s.drops) == 1 && atomic_load(&s.active_at_drop) == 0);
+    pthread_join(thread, NULL);
+    iris_connection_free(conn);
+    return 0;
+}
+
 static const test_case TESTS[] = {
     {"status_names", test_status_names},
     {"default_limits", test_default_limits},
@@ -930,6 +977,7 @@ static const test_case TESTS[] = {
     {"request_expires_in_queue", test_request_expires_in_queue},
     {"close_inside_handler", test_close_inside_handler},
     {"init_failure", test_init_failure},
+    {"drop_waits_for_running_handlers", test_drop_waits_for_running_handlers},
     {"node_drops_service", test_node_drops_service},
     {"sigpipe_cannot_kill", test_sigpipe_cannot_kill},
     {"fork_child", test_fork_child},
