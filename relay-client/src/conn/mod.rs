@@ -77,6 +77,8 @@ pub(crate) struct ConnInner {
     finished: watch::Sender<bool>,
     /// Ends the socket tasks early when a graceful close takes too long.
     abort: tokio::sync::Notify,
+    /// Mirrors `status == Open` so the hot path checks it without the lock.
+    open: std::sync::atomic::AtomicBool,
 }
 
 impl ConnInner {
@@ -87,6 +89,9 @@ impl ConnInner {
     /// Fails with the reason the connection is unusable, if it is.
     fn check_open(&self) -> Result<()> {
         crate::runtime::check_fork(self.fork_generation)?;
+        if self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
         match &self.lock().status {
             Status::Open => Ok(()),
             Status::Closing => Err(Error::closed("the connection is closing")),
@@ -121,6 +126,7 @@ impl ConnInner {
         }
         let asked = matches!(shared.status, Status::Closing);
         shared.status = Status::Closed(reason.clone());
+        self.open.store(false, Ordering::Release);
         let requests = std::mem::take(&mut shared.requests);
         let builds = std::mem::take(&mut shared.builds);
         let tunnels = std::mem::take(&mut shared.tunnels);
@@ -168,6 +174,7 @@ impl ConnInner {
             return false;
         }
         shared.status = Status::Closing;
+        self.open.store(false, Ordering::Release);
         let requests = std::mem::take(&mut shared.requests);
         let builds = std::mem::take(&mut shared.builds);
         let topics = std::mem::take(&mut shared.topics);
@@ -445,6 +452,7 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
         next_tunnel: AtomicU64::new(0),
         finished: watch::channel(false).0,
         abort: tokio::sync::Notify::new(),
+        open: std::sync::atomic::AtomicBool::new(true),
     });
     tracing::debug!(conn = inner.id, port, cluster, "connected");
     let writer = inner.clone();

@@ -99,6 +99,10 @@ impl Outbox {
     /// Queues a frame once the buffer is below the high-water mark, so a fast producer cannot grow
     /// memory without bound. Returns false once the writer has stopped.
     pub(crate) async fn push_flow(&self, frame: &ClientFrame, send: Send) -> bool {
+        // Fast path: below the mark there is nothing to wait for.
+        if self.lock().buf.len() < HIGH_WATER {
+            return self.push(frame, send);
+        }
         loop {
             let space = self.space.notified();
             tokio::pin!(space);
