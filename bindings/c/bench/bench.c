@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
     iris_subscribe(sub, "bench-topic", &th, NULL);
     struct timespec pause = {0, 200 * 1000 * 1000};
     nanosleep(&pause, NULL);
-    long events = 200000;
+    long events = 1000000;
     start = now_s();
     for (long i = 0; i < events; i++) iris_publish(conn, "bench-topic", (const uint8_t *)"e", 1);
     double deadline = now_s() + 30;
