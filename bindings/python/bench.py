@@ -3,9 +3,9 @@
     python bench.py [--quick] [--rust]
 
 Measures, with 1-byte messages: request round-trip latency (1 in flight, blocking API), request
-throughput with 128 requests in flight (asyncio API, and 8 threads x 16 in flight is not used:
-the asyncio form is how Python code keeps 128 requests in flight), and publish throughput to one
-subscriber (events/s delivered to a Python callback). With --rust it also runs the Rust client
+throughput with 128 requests in flight (asyncio API: how Python code keeps 128 requests in
+flight), and publish throughput to one subscriber (events/s delivered to a Python callback with
+event_threads=1). The service answering requests is a Python handler in the same process. With --rust it also runs the Rust client
 core's `iris-bench` against the same node, for comparison. The node binary is IRIS_BIN or
 target/release/iris (else target/debug/iris).
 """

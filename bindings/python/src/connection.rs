@@ -28,7 +28,9 @@ impl PyConnection {
 
     /// A handle on a connection owned elsewhere (a service's, handed to `init`).
     pub(crate) fn borrowed(conn: Connection) -> Self {
-        PyConnection { conn: Arc::new(conn) }
+        PyConnection {
+            conn: Arc::new(conn),
+        }
     }
 }
 
@@ -47,7 +49,13 @@ impl PyConnection {
     /// `iris.TimeoutError` when no reply comes within `timeout` seconds (also when the cluster
     /// has no member), `iris.RemoteError` with the service's fault text, `iris.ClosedError`.
     #[pyo3(signature = (cluster, request, timeout))]
-    fn request<'py>(&self, py: Python<'py>, cluster: &str, request: &Bound<'py, PyAny>, timeout: f64) -> PyResult<Bound<'py, PyBytes>> {
+    fn request<'py>(
+        &self,
+        py: Python<'py>,
+        cluster: &str,
+        request: &Bound<'py, PyAny>,
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let request = payload(request, "request")?;
         let timeout = crate::convert::timeout(py, timeout)?;
         let reply = wait(py, self.conn.request_async(cluster, request, timeout))?;
@@ -70,9 +78,17 @@ impl PyConnection {
     /// bytes, or an `iris.TopicHandler`) on a handler thread, within `limits`
     /// (`iris.TopicLimits`). Subscribing twice to one topic raises `iris.InvalidArgumentError`.
     #[pyo3(signature = (topic, handler, limits = None))]
-    fn subscribe(&self, py: Python<'_>, topic: &str, handler: &Bound<'_, PyAny>, limits: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        handler: &Bound<'_, PyAny>,
+        limits: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let limits = topic_limits(limits)?;
-        let handler = Arc::new(PyTopicHandler { shim: topic_shim(py, topic, handler, None)? });
+        let handler = Arc::new(PyTopicHandler {
+            shim: topic_shim(py, topic, handler, None)?,
+        });
         wait(py, self.conn.subscribe_async(topic, handler, limits))
     }
 
@@ -85,7 +101,10 @@ impl PyConnection {
     #[pyo3(signature = (cluster, timeout))]
     fn tunnel(&self, py: Python<'_>, cluster: &str, timeout: f64) -> PyResult<PyTunnel> {
         let timeout = crate::convert::timeout(py, timeout)?;
-        Ok(PyTunnel::new(wait(py, self.conn.tunnel_async(cluster, timeout))?))
+        Ok(PyTunnel::new(wait(
+            py,
+            self.conn.tunnel_async(cluster, timeout),
+        )?))
     }
 
     /// Closes the connection gracefully; calls blocked on it raise `iris.ClosedError`. Closing
@@ -118,52 +137,121 @@ impl PyConnection {
     }
 
     fn __repr__(&self) -> String {
-        format!("<iris.Connection id={} open={}>", self.conn.id(), self.conn.is_open())
+        format!(
+            "<iris.Connection id={} open={}>",
+            self.conn.id(),
+            self.conn.is_open()
+        )
     }
 
     // ---- asyncio bridge (used by iris.aio) ----
 
-    fn _start_request(&self, py: Python<'_>, done: &Completions, future: PyObject, cluster: String, request: &Bound<'_, PyAny>, timeout: f64) -> PyResult<TaskHandle> {
+    fn _start_request(
+        &self,
+        py: Python<'_>,
+        done: &Completions,
+        future: PyObject,
+        cluster: String,
+        request: &Bound<'_, PyAny>,
+        timeout: f64,
+    ) -> PyResult<TaskHandle> {
         let request = payload(request, "request")?;
         let timeout = crate::convert::timeout(py, timeout)?;
         let conn = self.conn.clone();
-        spawn(done, future, async move { conn.request_async(&cluster, request, timeout).await.map(Value::Bytes) })
+        spawn(done, future, async move {
+            conn.request_async(&cluster, request, timeout)
+                .await
+                .map(Value::Bytes)
+        })
     }
 
-    fn _start_broadcast(&self, done: &Completions, future: PyObject, cluster: String, message: &Bound<'_, PyAny>) -> PyResult<TaskHandle> {
+    fn _start_broadcast(
+        &self,
+        done: &Completions,
+        future: PyObject,
+        cluster: String,
+        message: &Bound<'_, PyAny>,
+    ) -> PyResult<TaskHandle> {
         let message = payload(message, "message")?;
         let conn = self.conn.clone();
-        spawn(done, future, async move { conn.broadcast_async(&cluster, message).await.map(|_| Value::None) })
+        spawn(done, future, async move {
+            conn.broadcast_async(&cluster, message)
+                .await
+                .map(|_| Value::None)
+        })
     }
 
-    fn _start_publish(&self, done: &Completions, future: PyObject, topic: String, event: &Bound<'_, PyAny>) -> PyResult<TaskHandle> {
+    fn _start_publish(
+        &self,
+        done: &Completions,
+        future: PyObject,
+        topic: String,
+        event: &Bound<'_, PyAny>,
+    ) -> PyResult<TaskHandle> {
         let event = payload(event, "event")?;
         let conn = self.conn.clone();
-        spawn(done, future, async move { conn.publish_async(&topic, event).await.map(|_| Value::None) })
+        spawn(done, future, async move {
+            conn.publish_async(&topic, event).await.map(|_| Value::None)
+        })
     }
 
     #[pyo3(signature = (done, future, topic, handler, event_loop, limits = None))]
-    fn _start_subscribe(&self, py: Python<'_>, done: &Completions, future: PyObject, topic: String, handler: &Bound<'_, PyAny>, event_loop: &Bound<'_, PyAny>, limits: Option<&Bound<'_, PyAny>>) -> PyResult<TaskHandle> {
+    #[allow(clippy::too_many_arguments)]
+    fn _start_subscribe(
+        &self,
+        py: Python<'_>,
+        done: &Completions,
+        future: PyObject,
+        topic: String,
+        handler: &Bound<'_, PyAny>,
+        event_loop: &Bound<'_, PyAny>,
+        limits: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<TaskHandle> {
         let limits = topic_limits(limits)?;
-        let handler = Arc::new(PyTopicHandler { shim: topic_shim(py, &topic, handler, Some(event_loop))? });
+        let handler = Arc::new(PyTopicHandler {
+            shim: topic_shim(py, &topic, handler, Some(event_loop))?,
+        });
         let conn = self.conn.clone();
-        spawn(done, future, async move { conn.subscribe_async(&topic, handler, limits).await.map(|_| Value::None) })
+        spawn(done, future, async move {
+            conn.subscribe_async(&topic, handler, limits)
+                .await
+                .map(|_| Value::None)
+        })
     }
 
-    fn _start_unsubscribe(&self, done: &Completions, future: PyObject, topic: String) -> PyResult<TaskHandle> {
+    fn _start_unsubscribe(
+        &self,
+        done: &Completions,
+        future: PyObject,
+        topic: String,
+    ) -> PyResult<TaskHandle> {
         let conn = self.conn.clone();
-        spawn(done, future, async move { conn.unsubscribe_async(&topic).await.map(|_| Value::None) })
+        spawn(done, future, async move {
+            conn.unsubscribe_async(&topic).await.map(|_| Value::None)
+        })
     }
 
-    fn _start_tunnel(&self, py: Python<'_>, done: &Completions, future: PyObject, cluster: String, timeout: f64) -> PyResult<TaskHandle> {
+    fn _start_tunnel(
+        &self,
+        py: Python<'_>,
+        done: &Completions,
+        future: PyObject,
+        cluster: String,
+        timeout: f64,
+    ) -> PyResult<TaskHandle> {
         let timeout = crate::convert::timeout(py, timeout)?;
         let conn = self.conn.clone();
-        spawn(done, future, async move { conn.tunnel_async(&cluster, timeout).await.map(Value::Tunnel) })
+        spawn(done, future, async move {
+            conn.tunnel_async(&cluster, timeout)
+                .await
+                .map(Value::Tunnel)
+        })
     }
 
     fn _start_close(&self, done: &Completions, future: PyObject) -> PyResult<TaskHandle> {
         let conn = self.conn.clone();
-        spawn(done, future, async move { conn.close_async().await.map(|_| Value::None) })
+        spawn(done, future, async move {
+            conn.close_async().await.map(|_| Value::None)
+        })
     }
 }
-

@@ -18,7 +18,9 @@ pub(crate) fn payload(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
     }
     if value.is_instance_of::<PyMemoryView>() {
         let copy = value.py().get_type::<PyBytes>().call1((value,))?;
-        return Ok(Bytes::copy_from_slice(copy.downcast::<PyBytes>()?.as_bytes()));
+        return Ok(Bytes::copy_from_slice(
+            copy.downcast::<PyBytes>()?.as_bytes(),
+        ));
     }
     Err(PyTypeError::new_err(format!(
         "the {what} must be bytes, bytearray or memoryview, not {}",
@@ -28,8 +30,11 @@ pub(crate) fn payload(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
 
 /// A timeout in seconds; negative or NaN values are refused (the core refuses < 1 ms).
 pub(crate) fn timeout(py: Python<'_>, seconds: f64) -> PyResult<Duration> {
-    if !(seconds >= 0.0) {
-        return Err(invalid(py, format!("the timeout must be a non-negative number of seconds, got {seconds}")));
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(invalid(
+            py,
+            format!("the timeout must be a non-negative number of seconds, got {seconds}"),
+        ));
     }
     Ok(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
@@ -53,7 +58,8 @@ fn field(limits: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
         return Ok(0);
     }
     let n: i64 = value.extract()?;
-    usize::try_from(n).map_err(|_| invalid(limits.py(), format!("{name} must not be negative, got {n}")))
+    usize::try_from(n)
+        .map_err(|_| invalid(limits.py(), format!("{name} must not be negative, got {n}")))
 }
 
 /// Reads an `iris.ServiceLimits` (or any object with its attributes); `None` = defaults.
@@ -74,7 +80,10 @@ pub(crate) fn topic_limits(limits: Option<&Bound<'_, PyAny>>) -> PyResult<TopicL
     let Some(l) = limits.filter(|l| !l.is_none()) else {
         return Ok(TopicLimits::default());
     };
-    Ok(TopicLimits { event_threads: field(l, "event_threads")?, event_memory: field(l, "event_memory")? })
+    Ok(TopicLimits {
+        event_threads: field(l, "event_threads")?,
+        event_memory: field(l, "event_memory")?,
+    })
 }
 
 /// The thread limit a field left at 0 takes: 4 x CPU count.

@@ -51,12 +51,19 @@ pub(crate) fn invalid(py: Python<'_>, message: impl Into<String>) -> PyErr {
 /// `(code, number, class name)` of every error kind of the core (for the exhaustive mapping test).
 #[pyfunction]
 pub(crate) fn error_kinds() -> Vec<(&'static str, i32, &'static str)> {
-    ErrorKind::ALL.iter().map(|k| (k.code(), k.number(), class_name(*k))).collect()
+    ErrorKind::ALL
+        .iter()
+        .map(|k| (k.code(), k.number(), class_name(*k)))
+        .collect()
 }
 
 /// The exception the binding raises for an error of kind `code` with `message`.
 #[pyfunction]
-pub(crate) fn make_error<'py>(py: Python<'py>, code: &str, message: &str) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn make_error<'py>(
+    py: Python<'py>,
+    code: &str,
+    message: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     let kind = ErrorKind::ALL
         .into_iter()
         .find(|k| k.code() == code)

@@ -18,7 +18,10 @@ use std::sync::{Arc, Mutex};
 
 /// Text of a Python exception, for a fault or a log line.
 fn exception_text(py: Python<'_>, err: &PyErr) -> String {
-    err.value(py).str().map(|s| s.to_string()).unwrap_or_default()
+    err.value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 /// Reports an exception the shim itself let through (only `BaseException`s that are not
@@ -36,11 +39,17 @@ pub(crate) struct PyServiceHandler {
 
 impl PyServiceHandler {
     pub(crate) fn new(shim: Py<PyAny>) -> Arc<Self> {
-        Arc::new(PyServiceHandler { shim, init_error: Mutex::new(None) })
+        Arc::new(PyServiceHandler {
+            shim,
+            init_error: Mutex::new(None),
+        })
     }
 
     pub(crate) fn take_init_error(&self) -> Option<PyErr> {
-        self.init_error.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.init_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 }
 
@@ -48,7 +57,9 @@ impl ServiceHandler for PyServiceHandler {
     fn init(&self, connection: &Connection) -> Result<(), String> {
         let outcome = with_python(|py| {
             let conn = Py::new(py, PyConnection::borrowed(connection.clone()))?;
-            self.shim.call_method1(py, intern!(py, "init"), (conn,)).map(drop)
+            self.shim
+                .call_method1(py, intern!(py, "init"), (conn,))
+                .map(drop)
         });
         match outcome {
             None => Err("the Python interpreter is exiting".into()),
@@ -63,7 +74,11 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_broadcast(&self, message: Bytes) {
         with_python(|py| {
-            if let Err(err) = self.shim.call_method1(py, intern!(py, "handle_broadcast"), (PyBytes::new(py, &message),)) {
+            if let Err(err) = self.shim.call_method1(
+                py,
+                intern!(py, "handle_broadcast"),
+                (PyBytes::new(py, &message),),
+            ) {
                 report(py, err, &self.shim);
             }
         });
@@ -71,7 +86,11 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_request(&self, request: Bytes) -> Result<Bytes, String> {
         with_python(|py| {
-            match self.shim.call_method1(py, intern!(py, "handle_request"), (PyBytes::new(py, &request),)) {
+            match self.shim.call_method1(
+                py,
+                intern!(py, "handle_request"),
+                (PyBytes::new(py, &request),),
+            ) {
                 Ok(reply) => match reply.downcast_bound::<PyBytes>(py) {
                     Ok(bytes) => Ok(Bytes::copy_from_slice(bytes.as_bytes())),
                     Err(_) => Err("the request handler did not return bytes".to_string()),
@@ -84,8 +103,10 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_tunnel(&self, tunnel: Tunnel) {
         with_python(|py| {
-            let result = Py::new(py, PyTunnel::new(tunnel))
-                .and_then(|t| self.shim.call_method1(py, intern!(py, "handle_tunnel"), (t,)));
+            let result = Py::new(py, PyTunnel::new(tunnel)).and_then(|t| {
+                self.shim
+                    .call_method1(py, intern!(py, "handle_tunnel"), (t,))
+            });
             if let Err(err) = result {
                 report(py, err, &self.shim);
             }
@@ -94,7 +115,10 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_drop(&self, reason: Error) {
         with_python(|py| {
-            if let Err(err) = self.shim.call_method1(py, intern!(py, "handle_drop"), (error_value(py, &reason),)) {
+            if let Err(err) =
+                self.shim
+                    .call_method1(py, intern!(py, "handle_drop"), (error_value(py, &reason),))
+            {
                 report(py, err, &self.shim);
             }
         });
@@ -109,7 +133,10 @@ pub(crate) struct PyTopicHandler {
 impl TopicHandler for PyTopicHandler {
     fn handle_event(&self, event: Bytes) {
         with_python(|py| {
-            if let Err(err) = self.shim.call_method1(py, intern!(py, "handle_event"), (PyBytes::new(py, &event),)) {
+            if let Err(err) =
+                self.shim
+                    .call_method1(py, intern!(py, "handle_event"), (PyBytes::new(py, &event),))
+            {
                 report(py, err, &self.shim);
             }
         });
@@ -118,13 +145,28 @@ impl TopicHandler for PyTopicHandler {
 
 /// Builds the Python shim for a service handler (`loop`: the event loop coroutines run on, and
 /// the marker of an `iris.aio` service; `None` = the binding's background loop).
-pub(crate) fn service_shim(py: Python<'_>, handler: &Bound<'_, PyAny>, event_loop: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+pub(crate) fn service_shim(
+    py: Python<'_>,
+    handler: &Bound<'_, PyAny>,
+    event_loop: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
     let module = py.import(intern!(py, "iris._handlers"))?;
-    Ok(module.getattr(intern!(py, "ServiceShim"))?.call1((handler, event_loop))?.unbind())
+    Ok(module
+        .getattr(intern!(py, "ServiceShim"))?
+        .call1((handler, event_loop))?
+        .unbind())
 }
 
 /// Builds the Python shim for a topic handler (a callable or an object with `handle_event`).
-pub(crate) fn topic_shim(py: Python<'_>, topic: &str, handler: &Bound<'_, PyAny>, event_loop: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+pub(crate) fn topic_shim(
+    py: Python<'_>,
+    topic: &str,
+    handler: &Bound<'_, PyAny>,
+    event_loop: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
     let module = py.import(intern!(py, "iris._handlers"))?;
-    Ok(module.getattr(intern!(py, "TopicShim"))?.call1((topic, handler, event_loop))?.unbind())
+    Ok(module
+        .getattr(intern!(py, "TopicShim"))?
+        .call1((topic, handler, event_loop))?
+        .unbind())
 }

@@ -25,13 +25,22 @@ impl PyService {
         let service = Arc::new(service);
         track_service(&service);
         let connection = Py::new(py, PyConnection::borrowed(service.connection().clone()))?;
-        Ok(PyService { service, connection })
+        Ok(PyService {
+            service,
+            connection,
+        })
     }
 }
 
 /// Turns a failed registration into the exception to raise: the one `init` raised, if any.
-fn registration_error(py: Python<'_>, handler: &PyServiceHandler, err: &iris_client::Error) -> PyErr {
-    handler.take_init_error().unwrap_or_else(|| to_pyerr(py, err))
+fn registration_error(
+    py: Python<'_>,
+    handler: &PyServiceHandler,
+    err: &iris_client::Error,
+) -> PyErr {
+    handler
+        .take_init_error()
+        .unwrap_or_else(|| to_pyerr(py, err))
 }
 
 /// Registers `handler` (an `iris.ServiceHandler`) as a member of `cluster` at the node on `port`.
@@ -39,13 +48,20 @@ fn registration_error(py: Python<'_>, handler: &PyServiceHandler, err: &iris_cli
 /// aborts the registration and is raised here.
 #[pyfunction]
 #[pyo3(signature = (port, cluster, handler, limits = None))]
-pub(crate) fn register(py: Python<'_>, port: i64, cluster: &str, handler: &Bound<'_, PyAny>, limits: Option<&Bound<'_, PyAny>>) -> PyResult<PyService> {
+pub(crate) fn register(
+    py: Python<'_>,
+    port: i64,
+    cluster: &str,
+    handler: &Bound<'_, PyAny>,
+    limits: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyService> {
     let port = crate::convert::port(py, port)?;
     let limits = service_limits(limits)?;
     let adapter = PyServiceHandler::new(service_shim(py, handler, None)?);
     let core_handler = adapter.clone();
     // The blocking core call runs `init` on this thread (so init may itself make blocking calls).
-    let registered = py.allow_threads(|| iris_client::register(port, cluster, core_handler, limits));
+    let registered =
+        py.allow_threads(|| iris_client::register(port, cluster, core_handler, limits));
     match registered {
         Ok(service) => PyService::new(py, service),
         Err(err) => Err(registration_error(py, &adapter, &err)),
@@ -56,7 +72,16 @@ pub(crate) fn register(py: Python<'_>, port: i64, cluster: &str, handler: &Bound
 #[pyfunction]
 #[pyo3(signature = (done, future, port, cluster, handler, event_loop, limits = None))]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn start_register(py: Python<'_>, done: &Completions, future: PyObject, port: i64, cluster: String, handler: &Bound<'_, PyAny>, event_loop: &Bound<'_, PyAny>, limits: Option<&Bound<'_, PyAny>>) -> PyResult<TaskHandle> {
+pub(crate) fn start_register(
+    py: Python<'_>,
+    done: &Completions,
+    future: PyObject,
+    port: i64,
+    cluster: String,
+    handler: &Bound<'_, PyAny>,
+    event_loop: &Bound<'_, PyAny>,
+    limits: Option<&Bound<'_, PyAny>>,
+) -> PyResult<TaskHandle> {
     let port = crate::convert::port(py, port)?;
     let limits = service_limits(limits)?;
     let adapter = PyServiceHandler::new(service_shim(py, handler, Some(event_loop))?);
@@ -99,13 +124,19 @@ impl PyService {
 
     fn __repr__(&self) -> String {
         let conn = self.service.connection();
-        format!("<iris.Service conn={} registered={}>", conn.id(), conn.is_open())
+        format!(
+            "<iris.Service conn={} registered={}>",
+            conn.id(),
+            conn.is_open()
+        )
     }
 
     // ---- asyncio bridge (used by iris.aio) ----
 
     fn _start_unregister(&self, done: &Completions, future: PyObject) -> PyResult<TaskHandle> {
         let service = self.service.clone();
-        crate::aio::spawn(done, future, async move { service.unregister_async().await.map(|_| Value::None) })
+        crate::aio::spawn(done, future, async move {
+            service.unregister_async().await.map(|_| Value::None)
+        })
     }
 }

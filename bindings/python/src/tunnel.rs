@@ -18,7 +18,9 @@ pub(crate) struct PyTunnel {
 
 impl PyTunnel {
     pub(crate) fn new(tunnel: Tunnel) -> Self {
-        PyTunnel { tunnel: Arc::new(tunnel) }
+        PyTunnel {
+            tunnel: Arc::new(tunnel),
+        }
     }
 }
 
@@ -27,7 +29,12 @@ impl PyTunnel {
     /// Sends one message, waiting for flow-control allowance as needed; `timeout` (seconds)
     /// covers the whole message, `None` waits as long as it takes.
     #[pyo3(signature = (message, timeout = None))]
-    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
+    fn send(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
         let message = payload(message, "message")?;
         let timeout = optional_timeout(py, timeout)?;
         wait(py, self.tunnel.send_async(message, timeout))
@@ -71,22 +78,44 @@ impl PyTunnel {
     // ---- asyncio bridge (used by iris.aio) ----
 
     #[pyo3(signature = (done, future, message, timeout = None))]
-    fn _start_send(&self, py: Python<'_>, done: &Completions, future: PyObject, message: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<TaskHandle> {
+    fn _start_send(
+        &self,
+        py: Python<'_>,
+        done: &Completions,
+        future: PyObject,
+        message: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<TaskHandle> {
         let message = payload(message, "message")?;
         let timeout = optional_timeout(py, timeout)?;
         let tunnel = self.tunnel.clone();
-        spawn(done, future, async move { tunnel.send_async(message, timeout).await.map(|_| Value::None) })
+        spawn(done, future, async move {
+            tunnel
+                .send_async(message, timeout)
+                .await
+                .map(|_| Value::None)
+        })
     }
 
     #[pyo3(signature = (done, future, timeout = None))]
-    fn _start_recv(&self, py: Python<'_>, done: &Completions, future: PyObject, timeout: Option<f64>) -> PyResult<TaskHandle> {
+    fn _start_recv(
+        &self,
+        py: Python<'_>,
+        done: &Completions,
+        future: PyObject,
+        timeout: Option<f64>,
+    ) -> PyResult<TaskHandle> {
         let timeout = optional_timeout(py, timeout)?;
         let tunnel = self.tunnel.clone();
-        spawn(done, future, async move { tunnel.recv_async(timeout).await.map(Value::Bytes) })
+        spawn(done, future, async move {
+            tunnel.recv_async(timeout).await.map(Value::Bytes)
+        })
     }
 
     fn _start_close(&self, done: &Completions, future: PyObject) -> PyResult<TaskHandle> {
         let tunnel = self.tunnel.clone();
-        spawn(done, future, async move { tunnel.close_async().await.map(|_| Value::None) })
+        spawn(done, future, async move {
+            tunnel.close_async().await.map(|_| Value::None)
+        })
     }
 }
