@@ -10,7 +10,10 @@ cd "$here"
 
 command -v node >/dev/null || { echo "run-tests.sh: node is required" >&2; exit 1; }
 
-if [[ ! -x "$repo/target/debug/iris" || ! -x "$repo/target/debug/iris-peer" ]]; then
+# Where cargo puts binaries (honours CARGO_TARGET_DIR).
+target="$(cd "$repo" && cargo metadata --format-version 1 --no-deps \
+  | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).target_directory)')"
+if [[ ! -x "$target/debug/iris" || ! -x "$target/debug/iris-peer" ]]; then
   (cd "$repo" && cargo build -p iris-node -p iris-tests)
 fi
 
@@ -18,5 +21,5 @@ fi
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 node scripts/build.js --debug
 
-export IRIS_BIN="${IRIS_BIN:-$repo/target/debug/iris}"
+export IRIS_BIN="${IRIS_BIN:-$target/debug/iris}"
 node --test --test-concurrency=1 test/*.test.js "$repo"/tests/cross/node/*.test.js
