@@ -60,6 +60,13 @@ describe('event-loop liveness', () => {
     assert.match(r.out, /unregistered after true/);
   });
 
+  it('a registration whose init failed does not keep the process alive', async () => {
+    const r = await runScript(node.port, `
+      await iris.register(port, 'fails', { init() { throw new Error('no'); } }).catch((e) => log('rejected', e.code));`);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /rejected INVALID_ARGUMENT/);
+  });
+
   it('a subscription keeps the process alive until unsubscribed; close exits', async () => {
     const r = await runScript(node.port, `
       const c = await iris.connect(port);
