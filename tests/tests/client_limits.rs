@@ -141,3 +141,26 @@ fn a_failing_init_withdraws_the_registration() {
     let conn = iris_client::connect(node.port).unwrap();
     assert_eq!(conn.request("broken", "x", Duration::from_millis(100)).unwrap_err().kind(), ErrorKind::Timeout);
 }
+
+struct BlockingInit(std::sync::Mutex<Option<iris_client::Result<Bytes>>>);
+
+impl ServiceHandler for BlockingInit {
+    fn init(&self, connection: &Connection) -> Result<(), String> {
+        // A blocking call from init must work with the async registration too.
+        *self.0.lock().unwrap() = Some(connection.request("nobody", "x", Duration::from_millis(20)));
+        Ok(())
+    }
+}
+
+#[test]
+fn init_may_make_blocking_calls_under_async_registration() {
+    let node = Node::start(&[]);
+    let handler = Arc::new(BlockingInit(std::sync::Mutex::new(None)));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let service = rt
+        .block_on(iris_client::register_async(node.port, "blocking-init", handler.clone(), ServiceLimits::default()))
+        .unwrap();
+    let outcome = handler.0.lock().unwrap().take().expect("init ran");
+    assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Timeout, "the blocking request in init must run, and time out");
+    rt.block_on(service.unregister_async()).unwrap();
+}

@@ -33,10 +33,17 @@ pub async fn register_async(
         .spawn(connect_member(port, cluster.to_string(), handler.clone(), limits))
         .await
         .map_err(|e| Error::io("register task failed", std::io::Error::other(e.to_string())))??;
-    let service = tokio::task::spawn_blocking(move || finish_registration(conn, handler.as_ref()))
-        .await
-        .map_err(|e| Error::io("service init failed", std::io::Error::other(e.to_string())))??;
-    Ok(service)
+    // `init` may make blocking calls, which refuse to run on a runtime thread (a spawn_blocking
+    // thread counts as one): run it on a plain thread of its own.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("iris-init".into())
+        .spawn(move || {
+            crate::dispatch::mark_handler_thread();
+            let _ = tx.send(finish_registration(conn, handler.as_ref()));
+        })
+        .map_err(|e| Error::io("cannot start the init thread", e))?;
+    rx.await.map_err(|_| Error::closed("service init ended without a result"))?
 }
 
 async fn connect_member(
