@@ -12,9 +12,7 @@ cargo test --workspace
 
 for lang in python node java c; do
   script="bindings/$lang/run-tests.sh"
-  if [ -x "$script" ]; then
-    echo "==> $script"
-    "$script"
-  fi
+  echo "==> $script"
+  bash "$script"
 done
 echo "==> all tests passed"
