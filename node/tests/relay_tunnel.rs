@@ -165,6 +165,21 @@ fn close_is_acknowledged_forwarded_and_idempotent() {
 }
 
 #[test]
+fn data_sent_before_a_close_reaches_the_other_end_first() {
+    let node = NodeProc::dev(&[]);
+    let Opened { mut initiator, mut member, a, b } = open(&node);
+    // The member sends two messages and closes before the initiator granted anything: the node
+    // holds the data for lack of credit, and the close must not throw it away.
+    member.send(&transfer(b, 3, b"one".to_vec()));
+    member.send(&transfer(b, 3, b"two".to_vec()));
+    member.send(&ClientFrame::TunClose { tunnel_id: b });
+    assert_eq!(member.recv(), NodeFrame::TunClose { tunnel_id: b, reason: "".into() });
+    assert_eq!(initiator.recv(), NodeFrame::TunTransfer { tunnel_id: a, size_or_cont: 3, payload: Bytes::from_static(b"one") });
+    assert_eq!(initiator.recv(), NodeFrame::TunTransfer { tunnel_id: a, size_or_cont: 3, payload: Bytes::from_static(b"two") });
+    assert_eq!(initiator.recv(), NodeFrame::TunClose { tunnel_id: a, reason: "".into() });
+}
+
+#[test]
 fn a_tunnel_to_an_empty_cluster_times_out() {
     let node = NodeProc::dev(&[]);
     let mut initiator = node.attach("");

@@ -118,17 +118,30 @@ impl Tunnel {
     }
 
     /// Closes the tunnel once; returns the other end (to be told with `reason`) if this call
-    /// closed it. Undelivered data is dropped.
+    /// closed it.
+    ///
+    /// What the closing end sent before its close still reaches the other end, ahead of the close
+    /// (even beyond the credit: the other end buffers it, and the closer's allowance bounds it), so
+    /// "send, send, close" never loses the sends to a race with the other end's first grant. Data
+    /// waiting towards the closing end is dropped: nobody will read it.
     pub(super) fn close(&self, from: usize) -> Option<(Destination, u64)> {
         let mut st = lock(&self.state);
         if st.closed {
             return None;
         }
         st.closed = true;
-        for end in &mut st.ends {
-            end.queue.clear();
-            end.queued = 0;
+        let other = &mut st.ends[1 - from];
+        other.queued = 0;
+        for chunk in std::mem::take(&mut other.queue) {
+            other.peer.send(&NodeFrame::TunTransfer {
+                tunnel_id: other.tunnel_id,
+                size_or_cont: chunk.size_or_cont,
+                payload: chunk.payload,
+            });
         }
+        let closer = &mut st.ends[from];
+        closer.queue.clear();
+        closer.queued = 0;
         let other = &st.ends[1 - from];
         Some((other.peer.clone(), other.tunnel_id))
     }
