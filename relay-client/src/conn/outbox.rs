@@ -30,8 +30,11 @@ pub(crate) enum Send {
 struct State {
     buf: BytesMut,
     closed: bool,
-    /// The writer task owns the socket right now: producers must only append.
+    /// Someone owns the socket right now (the writer task, or a producer writing inline):
+    /// producers must only append.
     writing: bool,
+    /// A producer is writing inline, outside the lock; the writer task must leave the buffer alone.
+    inline: bool,
     socket: Option<Arc<OwnedWriteHalf>>,
 }
 
@@ -49,6 +52,7 @@ impl Outbox {
                 buf: BytesMut::with_capacity(64 * 1024),
                 closed: false,
                 writing: false,
+                inline: false,
                 socket: Some(Arc::new(socket)),
             }),
             writer: Notify::new(),
@@ -64,8 +68,11 @@ impl Outbox {
     /// never wait behind the reader). Returns false once the connection's writer has stopped.
     ///
     /// `Send::Now` writes on the calling thread when the socket is idle: for frames someone waits
-    /// on (requests, replies, control). `Send::Batch` leaves the write to the writer task, so a
-    /// burst of fire-and-forget frames (publish, broadcast, tunnel data) shares system calls.
+    /// on (requests, replies, control). The write happens outside the lock, so frames pushed by
+    /// other threads meanwhile queue up and leave together in the writer task's next write:
+    /// a lone request costs no thread hand-off, a crowd of them still shares system calls.
+    /// `Send::Batch` always leaves the write to the writer task, so a burst of fire-and-forget
+    /// frames (publish, broadcast, tunnel data) shares system calls.
     pub(crate) fn push(&self, frame: &ClientFrame, send: Send) -> bool {
         let mut state = self.lock();
         if state.closed {
@@ -75,22 +82,40 @@ impl Outbox {
         if state.writing {
             return true;
         }
-        // The socket is idle: try to send right here.
-        if send == Send::Now && state.buf.len() <= INLINE_LIMIT {
-            if let Some(socket) = state.socket.clone() {
-                while !state.buf.is_empty() {
-                    match socket.try_write(&state.buf) {
-                        Ok(n) => state.buf.advance(n),
-                        Err(_) => break, // would block or failed: the writer task takes over
-                    }
-                }
-                if state.buf.is_empty() {
-                    state.buf.clear();
-                    return true;
-                }
+        state.writing = true;
+        let socket = if send == Send::Now && state.buf.len() <= INLINE_LIMIT { state.socket.clone() } else { None };
+        let Some(socket) = socket else {
+            drop(state);
+            self.writer.notify_one();
+            return true;
+        };
+        state.inline = true;
+        let mut batch = std::mem::take(&mut state.buf);
+        drop(state);
+        while !batch.is_empty() {
+            match socket.try_write(&batch) {
+                Ok(n) => batch.advance(n),
+                Err(_) => break, // would block or failed: the writer task takes over
             }
         }
-        state.writing = true;
+        let mut state = self.lock();
+        state.inline = false;
+        if batch.is_empty() && state.buf.is_empty() {
+            state.writing = false;
+            batch.clear();
+            state.buf = batch; // keep the allocation
+            let closed = state.closed;
+            drop(state);
+            if closed {
+                self.writer.notify_one(); // the writer task may now finish
+            }
+            return true;
+        }
+        if !batch.is_empty() {
+            // The unsent rest goes out before anything queued meanwhile.
+            batch.extend_from_slice(&state.buf);
+            state.buf = batch;
+        }
         drop(state);
         self.writer.notify_one();
         true
@@ -135,7 +160,9 @@ impl Outbox {
         let result = loop {
             let (batch, socket) = {
                 let mut state = self.lock();
-                if state.buf.is_empty() {
+                if state.inline {
+                    (None, None)
+                } else if state.buf.is_empty() {
                     state.writing = false;
                     if state.closed {
                         break Ok(());
