@@ -1,6 +1,8 @@
 //! Command line parsing: turns arguments into a [`Config`] or a key generation job.
 
-use crate::config::{Config, Identity, OverlayConfig, RelayConfig, DEFAULT_RELAY_PORT};
+use crate::config::{Config, Identity, OverlayConfig, RelayConfig, DEFAULT_OVERLAY_PORT, DEFAULT_RELAY_PORT};
+use crate::overlay::{netif, Cidr, CidrError};
+use std::net::{IpAddr, SocketAddr};
 use crate::keys::{self, KeyError};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,8 +27,8 @@ pub struct Cli {
 /// Flags for running the node.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Run a one-node developer sandbox: random network name, no key, no peers.
-    #[arg(long, conflicts_with_all = ["net", "rsa"])]
+    /// Run a one-node developer sandbox: random network name, no key, no peers, no overlay.
+    #[arg(long, conflicts_with_all = ["net", "rsa", "listen", "discover", "seed", "seed_dns", "no_discover"])]
     pub dev: bool,
     /// Name of the network to join (requires --rsa).
     #[arg(long, value_name = "NAME", requires = "rsa")]
@@ -43,6 +45,24 @@ pub struct RunArgs {
     /// Seconds a new client connection has to complete the handshake (fractions allowed).
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub handshake_timeout: f64,
+    /// Overlay address to listen on, IP[:PORT] (repeatable; default port 55556). DEFAULT: every
+    /// non-loopback IPv4 address of this host.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub listen: Vec<String>,
+    /// Address range discovery probes for peers, e.g. 127.0.0.0/24 (repeatable). DEFAULT: the
+    /// subnet of each listen address (at most a /20 around it). Discovery sends TCP connection
+    /// attempts to every address of these ranges; confine it (tests: 127.0.0.0/24).
+    #[arg(long, value_name = "CIDR")]
+    pub discover: Vec<String>,
+    /// An explicit peer, HOST:PORT (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub seed: Vec<String>,
+    /// A DNS name whose every A/AAAA record is a peer (e.g. a Kubernetes headless service).
+    #[arg(long, value_name = "NAME")]
+    pub seed_dns: Vec<String>,
+    /// Do not probe address ranges; only seeds and DNS seeds are dialled.
+    #[arg(long, conflicts_with = "discover")]
+    pub no_discover: bool,
     /// Log filter, e.g. info, debug, iris_node=trace (default: $RUST_LOG, else info).
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
@@ -77,6 +97,18 @@ pub enum ConfigError {
     /// `--handshake-timeout` was not a positive number of seconds.
     #[error("--handshake-timeout must be a positive number of seconds, got {0}")]
     HandshakeTimeout(f64),
+    /// A `--listen` value was not IP[:PORT].
+    #[error("--listen {0:?}: expected IP or IP:PORT, e.g. 127.0.0.2:55556")]
+    Listen(String),
+    /// No `--listen` was given and the host has no non-loopback IPv4 address.
+    #[error("no --listen given and this host has no non-loopback IPv4 address; pass --listen IP[:PORT]")]
+    NoListenAddress,
+    /// A `--discover` range was refused.
+    #[error("--discover: {0}")]
+    Discover(#[from] CidrError),
+    /// A `--seed` was not HOST:PORT.
+    #[error("--seed {0:?}: expected HOST:PORT")]
+    Seed(String),
     /// `--max-message` was too small to be useful.
     #[error("--max-message must be at least 1024 bytes, got {0}")]
     MaxMessage(usize),
@@ -102,10 +134,10 @@ impl RunArgs {
         if self.max_message < 1024 {
             return Err(ConfigError::MaxMessage(self.max_message));
         }
-        // A real network gets an overlay (still a stub); a sandbox never does.
+        // A real network gets an overlay; a sandbox never does (no listening, no discovery).
         let overlay = match identity {
             Identity::Dev { .. } => None,
-            Identity::Network { .. } => Some(OverlayConfig::default()),
+            Identity::Network { .. } => Some(self.overlay_config()?),
         };
         Ok(Config {
             identity,
@@ -113,4 +145,55 @@ impl RunArgs {
             overlay,
         })
     }
+}
+
+impl RunArgs {
+    /// The overlay settings, defaults filled in from the host's interfaces.
+    fn overlay_config(&self) -> Result<OverlayConfig, ConfigError> {
+        let interfaces = netif::ipv4_addrs();
+        let mut listen = Vec::new();
+        for value in &self.listen {
+            listen.push(parse_listen(value).ok_or_else(|| ConfigError::Listen(value.clone()))?);
+        }
+        if listen.is_empty() {
+            listen = interfaces
+                .iter()
+                .filter(|i| !i.addr.is_loopback())
+                .map(|i| SocketAddr::new(IpAddr::V4(i.addr), DEFAULT_OVERLAY_PORT))
+                .collect();
+            if listen.is_empty() {
+                return Err(ConfigError::NoListenAddress);
+            }
+        }
+        let mut discover = Vec::new();
+        if !self.no_discover {
+            for value in &self.discover {
+                discover.push(value.parse::<Cidr>()?);
+            }
+            if discover.is_empty() {
+                discover = listen.iter().filter_map(|a| netif::default_range(a.ip(), &interfaces)).collect();
+                discover.dedup();
+            }
+        }
+        for seed in &self.seed {
+            if seed.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                return Err(ConfigError::Seed(seed.clone()));
+            }
+        }
+        Ok(OverlayConfig {
+            listen,
+            discover,
+            probe: !self.no_discover,
+            seeds: self.seed.clone(),
+            seed_dns: self.seed_dns.clone(),
+        })
+    }
+}
+
+/// `IP`, `IP:PORT`, `[V6]:PORT` or a bare IPv6 address.
+fn parse_listen(value: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    value.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, DEFAULT_OVERLAY_PORT))
 }

@@ -98,8 +98,23 @@ impl Default for RelayConfig {
     }
 }
 
-/// Settings of the overlay (links to other nodes). Not implemented yet: the overlay work adds the
-/// listen address, discovery switches, seeds and DNS seeds here, and `--listen`, `--discover`,
-/// `--seed`, `--seed-dns` and `--no-discover` map onto it in `cli.rs`.
+/// The default TCP port of the overlay (node-to-node links) when `--listen` names no port.
+pub const DEFAULT_OVERLAY_PORT: u16 = 55556;
+
+/// Settings of the overlay (authenticated, encrypted links to the other nodes of the network).
+///
+/// Discovery probes TCP port(s) of other hosts: tests, demos and examples must confine it to
+/// loopback (`discover = [127.0.0.0/24]`) or to a network namespace they created.
 #[derive(Debug, Clone, Default)]
-pub struct OverlayConfig {}
+pub struct OverlayConfig {
+    /// Addresses the overlay listens on (and dials from). Never empty once validated.
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Address ranges discovery probes, on the ports of `listen`. Empty with `discover = false`.
+    pub discover: Vec<crate::overlay::Cidr>,
+    /// Whether range probing runs at all (seeds are dialled either way).
+    pub probe: bool,
+    /// Explicit peers, `HOST:PORT` (resolved at every attempt, so names may change address).
+    pub seeds: Vec<String>,
+    /// DNS names whose every A/AAAA record is a peer, on the default overlay port of `listen`.
+    pub seed_dns: Vec<String>,
+}

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 mod node;
+pub mod overlay;
 pub mod relay;
 pub mod router;
 pub mod shutdown;

@@ -1,6 +1,7 @@
 //! A running node: the relay server and the router, started and stopped as one.
 
-use crate::config::Config;
+use crate::config::{Config, Identity};
+use crate::overlay::{Overlay, OverlayError};
 use crate::relay::{self, BindError, RelayContext};
 use crate::router::Router;
 use crate::shutdown::Shutdown;
@@ -17,6 +18,9 @@ pub enum StartError {
     /// Neither loopback address could be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The overlay could not start.
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
 }
 
 /// A started node. Dropping it without [`Node::shutdown`] leaves its tasks running until the
@@ -26,6 +30,7 @@ pub struct Node {
     port: u16,
     router: Arc<Router>,
     relay: Arc<RelayContext>,
+    overlay: Option<Overlay>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -37,6 +42,12 @@ impl Node {
         let shutdown = Shutdown::new();
         let relay = RelayContext::new(router.clone(), config.relay.clone(), shutdown);
         let mut tasks = vec![router.start_timer()];
+        let overlay = match (&config.overlay, &config.identity) {
+            (Some(overlay), Identity::Network { network, key }) => {
+                Some(Overlay::start(overlay, network, key, router.clone(), config.relay.max_message).await?)
+            }
+            _ => None,
+        };
         for listener in listeners {
             tasks.push(tokio::spawn(relay::accept_loop(listener, relay.clone())));
         }
@@ -47,7 +58,7 @@ impl Node {
             max_message = config.relay.max_message,
             "iris node started"
         );
-        Ok(Node { config, port, router, relay, tasks })
+        Ok(Node { config, port, router, relay, overlay, tasks })
     }
 
     /// The relay's TCP port (useful when started with port 0).
@@ -65,6 +76,11 @@ impl Node {
         &self.router
     }
 
+    /// The overlay, unless this node runs alone (`--dev`).
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.overlay.as_ref()
+    }
+
     /// A trigger that starts the shutdown from elsewhere (e.g. a signal handler).
     pub fn shutdown_trigger(&self) -> Shutdown {
         self.relay.shutdown.clone()
@@ -75,9 +91,13 @@ impl Node {
         self.relay.tracker.live()
     }
 
-    /// Stops accepting, sends every client CLOSE("node shutting down"), waits (bounded) for those
+    /// Leaves the overlay gracefully (peers are told), stops accepting, sends every client CLOSE("node shutting down"), waits (bounded) for those
     /// frames to be flushed, then stops the remaining tasks.
     pub async fn shutdown(self) {
+        // Peers stop routing here first, so nothing new arrives while the clients are closed.
+        if let Some(overlay) = self.overlay {
+            overlay.leave().await;
+        }
         self.relay.shutdown.trigger();
         if tokio::time::timeout(SHUTDOWN_GRACE, self.relay.tracker.idle()).await.is_err() {
             tracing::warn!(left = self.relay.tracker.live(), "some connections did not finish closing");

@@ -25,7 +25,11 @@ fn keygen_then_boot_on_a_named_network() {
     assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     // Never overwritten.
     assert!(!iris(&["keygen", "--out", key.to_str().expect("utf8")]).status.success());
-    let mut node = NodeProc::start(&["--net", "acme", "--rsa", key.to_str().expect("utf8"), "--port", "0"]);
+    // Overlay confined to loopback, no probing: tests never touch a real interface.
+    let mut node = NodeProc::start(&[
+        "--net", "acme", "--rsa", key.to_str().expect("utf8"), "--port", "0",
+        "--listen", "127.0.0.1:0", "--no-discover",
+    ]);
     let _client = node.attach("svc");
     node.sigterm();
     assert!(node.wait_exit(Duration::from_secs(10)).success());

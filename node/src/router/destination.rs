@@ -1,7 +1,9 @@
-//! Where routed traffic goes: today a local client connection, later also a member on another node.
+//! Where routed traffic goes: a local client connection, or another node (which delivers to its
+//! own local clients).
 
 use super::requests::PendingRequest;
 use super::tunnels::{PendingBuild, TunnelSlot};
+use crate::overlay::remote::{LinkId, RemotePeer};
 use crate::relay::outbox::{Outbox, Pushed};
 use crate::util::lock;
 use iris_client::codec::{ByteStr, NodeFrame};
@@ -32,6 +34,9 @@ pub enum Destination {
     /// A client attached to this node. Holding the peer itself (not just its id) saves a table
     /// lookup per delivered frame on the hot paths.
     Local(Arc<LocalPeer>),
+    /// Another node, over one authenticated link. In cluster and topic tables it stands for all
+    /// of that node's members or subscribers; it delivers to its local clients only.
+    Remote(Arc<RemotePeer>),
 }
 
 /// Equality key of a [`Destination`].
@@ -39,6 +44,8 @@ pub enum Destination {
 pub enum DestinationKey {
     /// A local connection.
     Local(ConnId),
+    /// A link to another node.
+    Remote(LinkId),
 }
 
 impl Destination {
@@ -46,6 +53,7 @@ impl Destination {
     pub fn key(&self) -> DestinationKey {
         match self {
             Destination::Local(peer) => DestinationKey::Local(peer.id),
+            Destination::Remote(remote) => DestinationKey::Remote(remote.link),
         }
     }
 
@@ -54,6 +62,7 @@ impl Destination {
     pub fn load(&self) -> usize {
         match self {
             Destination::Local(peer) => peer.load.load(Ordering::Relaxed),
+            Destination::Remote(remote) => remote.load(),
         }
     }
 
@@ -61,6 +70,7 @@ impl Destination {
     pub fn has_room(&self) -> bool {
         match self {
             Destination::Local(peer) => peer.outbox.has_room(),
+            Destination::Remote(remote) => remote.has_room(),
         }
     }
 
@@ -70,6 +80,7 @@ impl Destination {
             Destination::Local(peer) => {
                 peer.outbox.push(frame);
             }
+            Destination::Remote(remote) => remote.send_frame(frame),
         }
     }
 
@@ -87,7 +98,59 @@ impl Destination {
                     }
                 }
             }
+            Destination::Remote(remote) => {
+                if remote.has_room() {
+                    remote.send_frame(frame);
+                } else {
+                    tracing::debug!(node = %remote.node, what, "dropped best-effort traffic: link far behind");
+                }
+            }
         }
+    }
+
+    /// The destination's tunnels, by its own key for them.
+    pub(crate) fn tunnels(&self) -> &Mutex<HashMap<u64, TunnelSlot>> {
+        match self {
+            Destination::Local(peer) => &peer.tunnels,
+            Destination::Remote(remote) => &remote.tunnels,
+        }
+    }
+
+    /// Tunnel constructions delivered to the destination, by build id.
+    pub(crate) fn builds(&self) -> &Mutex<HashMap<u64, PendingBuild>> {
+        match self {
+            Destination::Local(peer) => &peer.builds,
+            Destination::Remote(remote) => &remote.builds,
+        }
+    }
+
+    /// A fresh build id for a construction delivered to this destination.
+    pub(crate) fn allocate_build_id(&self) -> u64 {
+        match self {
+            Destination::Local(peer) => peer.allocate_build_id(),
+            Destination::Remote(remote) => remote.allocate_tunnel_key(),
+        }
+    }
+
+    /// Removes a delivered request (answered, expired or abandoned).
+    pub(crate) fn take_request(&self, id: u64) -> Option<PendingRequest> {
+        match self {
+            Destination::Local(peer) => peer.take_request(id),
+            Destination::Remote(remote) => remote.take_request(id),
+        }
+    }
+
+    /// Whether the request `id` is still outstanding (timer compaction).
+    pub(crate) fn has_request(&self, id: u64) -> bool {
+        match self {
+            Destination::Local(peer) => lock(&peer.requests).contains_key(&id),
+            Destination::Remote(remote) => lock(&remote.requests).contains_key(&id),
+        }
+    }
+
+    /// Whether this is a client attached to this node.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Destination::Local(_))
     }
 }
 
@@ -95,6 +158,7 @@ impl fmt::Debug for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Destination::Local(peer) => write!(f, "Local({})", peer.id),
+            Destination::Remote(remote) => write!(f, "{remote:?}"),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod clusters;
 mod destination;
+mod remote_in;
 mod requests;
 mod timer;
 mod topics;
@@ -18,6 +19,9 @@ mod tests;
 
 pub use destination::{ConnId, Destination, DestinationKey, LocalPeer};
 pub use tunnels::{INITIAL_TUNNEL_ALLOWANCE, TUNNEL_CHUNK_LIMIT};
+pub(crate) use requests::PendingRequest;
+pub(crate) use tunnels::{PendingBuild, TunnelSlot};
+pub use remote_in::LocalChange;
 
 use clusters::Cluster;
 use std::collections::HashMap;
@@ -44,6 +48,10 @@ pub struct Router {
     shed: AtomicU64,
     /// Distinguishes tunnel slots that reuse a tunnel id (see `Expiry::UnroutedBuild`).
     next_token: AtomicU64,
+    /// State of the cheap generator behind weighted member selection.
+    rng: AtomicU64,
+    /// Told when this node's own clusters or topics change (the overlay announces them).
+    observer: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<LocalChange>>,
 }
 
 impl Router {
@@ -55,12 +63,26 @@ impl Router {
             timer: Timer::new(),
             shed: AtomicU64::new(0),
             next_token: AtomicU64::new(0),
+            rng: AtomicU64::new(seed()),
+            observer: std::sync::OnceLock::new(),
         })
     }
 
     /// Spawns the task that enforces every deadline; abort the handle to stop it.
     pub fn start_timer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(Timer::run(self.clone()))
+    }
+
+    /// Registers the one observer of local membership changes (the overlay); later calls are
+    /// ignored.
+    pub fn set_observer(&self, observer: tokio::sync::mpsc::UnboundedSender<LocalChange>) {
+        let _ = self.observer.set(observer);
+    }
+
+    fn notify(&self, change: LocalChange) {
+        if let Some(observer) = self.observer.get() {
+            let _ = observer.send(change);
+        }
     }
 
     /// Makes a freshly handshaken connection routable (joins its cluster, if any).
@@ -74,7 +96,7 @@ impl Router {
     /// delivered to it (requests, tunnels) is untouched, so a graceful close can let it finish.
     pub fn depart(&self, peer: &Arc<LocalPeer>) {
         if let Some(cluster) = &peer.cluster {
-            self.leave(cluster, peer.id);
+            self.leave(cluster, DestinationKey::Local(peer.id));
         }
         self.unsubscribe_all(peer);
     }
@@ -99,4 +121,10 @@ impl Router {
             }
         }
     }
+}
+
+/// A non-zero seed for the selection generator.
+fn seed() -> u64 {
+    use rsa::rand_core::RngCore;
+    rsa::rand_core::OsRng.next_u64() | 1
 }

@@ -4,6 +4,8 @@
 use super::destination::{Destination, LocalPeer};
 use super::timer::Expiry;
 use super::Router;
+use crate::overlay::remote::RemotePeer;
+use crate::overlay::wire::Wire;
 use crate::util::deadline_after;
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, ReplyOutcome};
@@ -35,9 +37,15 @@ impl Router {
     /// deadline (as if a client had dropped it for lack of memory). Waiting for room instead would
     /// stall the caller's whole connection, one timeout per request, behind one stuck member.
     pub fn request(&self, caller: &Destination, caller_id: u64, cluster: &ByteStr, request: Bytes, timeout_ms: u64) {
+        self.request_to(caller, caller_id, cluster, request, timeout_ms, false);
+    }
+
+    /// [`Router::request`]; with `local_only` (it came from another node) only local members are
+    /// candidates, so a request crosses at most one link.
+    pub(super) fn request_to(&self, caller: &Destination, caller_id: u64, cluster: &ByteStr, request: Bytes, timeout_ms: u64, local_only: bool) {
         let deadline = deadline_after(timeout_ms);
         let unanswered = || Expiry::Unanswered { caller: caller.clone(), caller_id };
-        let Some(member) = self.pick_member(cluster) else {
+        let Some(member) = self.pick_member(cluster, local_only) else {
             // Nobody to ask: the caller still waits its full timeout, as if the request were lost.
             self.timer.schedule(deadline, unanswered());
             return;
@@ -58,6 +66,14 @@ impl Router {
                 // If the member is closing the push is refused; the entry then waits for the
                 // deadline like any unanswered request.
                 peer.outbox.push(&NodeFrame::Request { id, request, timeout_ms });
+                self.timer.schedule(deadline, Expiry::Request { target: member.clone(), id });
+            }
+            Destination::Remote(remote) => {
+                // This node enforces the deadline too: if the other node dies or stalls, the
+                // caller still hears back (at once when the link drops, else at the deadline).
+                let id = remote.allocate_request_id();
+                remote.add_request(id, PendingRequest { caller: caller.clone(), caller_id, deadline });
+                remote.send_wire(&Wire::Request { id, cluster: cluster.clone(), request, timeout_ms });
                 self.timer.schedule(deadline, Expiry::Request { target: member.clone(), id });
             }
         }
@@ -86,20 +102,31 @@ impl Router {
     }
 
     pub(super) fn expire_request(&self, target: &Destination, id: u64) {
-        match target {
-            Destination::Local(peer) => {
-                if let Some(pending) = peer.take_request(id) {
-                    tracing::debug!(conn = %peer.id, id, "request timed out");
-                    answer_timed_out(&pending.caller, pending.caller_id);
-                }
-            }
+        if let Some(pending) = target.take_request(id) {
+            tracing::debug!(target = ?target, id, "request timed out");
+            answer_timed_out(&pending.caller, pending.caller_id);
         }
+    }
+
+    /// Another node answered the request this node sent it as `id`.
+    pub(super) fn remote_reply(&self, remote: &RemotePeer, id: u64, outcome: ReplyOutcome) {
+        let Some(pending) = remote.take_request(id) else {
+            tracing::debug!(node = %remote.node, id, "reply to an unknown or expired request ignored");
+            return;
+        };
+        self.timer.note_stale();
+        pending.caller.send(&NodeFrame::Reply { id: pending.caller_id, outcome });
     }
 
     /// A member went away: its callers learn at once instead of waiting out their timeouts (the
     /// request may or may not have been processed; re-sending it elsewhere could run it twice).
     pub(super) fn abandon_requests(&self, peer: &Arc<LocalPeer>) {
-        for pending in peer.take_all_requests() {
+        self.answer_abandoned(peer.take_all_requests());
+    }
+
+    /// Answers timed_out to the callers of requests that can no longer be answered.
+    pub(super) fn answer_abandoned(&self, abandoned: Vec<PendingRequest>) {
+        for pending in abandoned {
             self.timer.note_stale();
             answer_timed_out(&pending.caller, pending.caller_id);
         }

@@ -30,7 +30,7 @@ async fn idle_members_take_turns() {
     members.iter().for_each(|m| router.attach(m));
     let mut picks = Vec::new();
     for _ in 0..6 {
-        let Some(Destination::Local(p)) = router.pick_member(&svc()) else { panic!("no member") };
+        let Some(Destination::Local(p)) = router.pick_member(&svc(), false) else { panic!("no member") };
         picks.push(p.id.0);
     }
     picks.sort();

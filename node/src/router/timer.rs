@@ -133,8 +133,8 @@ impl Timer {
 /// Whether an entry still guards something (used only for compaction).
 fn is_live(what: &Expiry) -> bool {
     match what {
-        Expiry::Request { target: Destination::Local(peer), id } => lock(&peer.requests).contains_key(id),
-        Expiry::Build { target: Destination::Local(peer), build_id } => lock(&peer.builds).contains_key(build_id),
+        Expiry::Request { target, id } => target.has_request(*id),
+        Expiry::Build { target, build_id } => lock(target.builds()).contains_key(build_id),
         Expiry::Unanswered { .. } | Expiry::UnroutedBuild { .. } => true,
     }
 }

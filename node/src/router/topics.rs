@@ -1,6 +1,7 @@
 //! Publish/subscribe. Topics are independent of clusters; any connection may subscribe and publish.
 
-use super::destination::{Destination, LocalPeer};
+use super::destination::{Destination, DestinationKey, LocalPeer};
+use super::remote_in::LocalChange;
 use super::Router;
 use crate::util::lock;
 use bytes::Bytes;
@@ -19,7 +20,13 @@ impl Router {
             return;
         }
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        Arc::make_mut(topics.entry(topic).or_default()).push(Destination::Local(peer.clone()));
+        let subscribers = Arc::make_mut(topics.entry(topic.clone()).or_default());
+        subscribers.push(Destination::Local(peer.clone()));
+        let first_local = subscribers.iter().filter(|d| d.is_local()).count() == 1;
+        drop(topics);
+        if first_local {
+            self.notify(LocalChange::Topic(topic));
+        }
     }
 
     /// Unsubscribes `peer` from `topic`. Unsubscribing from a topic not subscribed is a harmless
@@ -33,13 +40,43 @@ impl Router {
     }
 
     fn remove_subscriber(&self, peer: &LocalPeer, topic: &ByteStr) {
-        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(subscribers) = topics.get_mut(topic) {
-            Arc::make_mut(subscribers).retain(|d| !peer.is(d));
-            if subscribers.is_empty() {
-                topics.remove(topic);
-            }
+        if self.remove_destination(topic, DestinationKey::Local(peer.id)) {
+            self.notify(LocalChange::Topic(topic.clone()));
         }
+    }
+
+    /// Removes one subscriber; returns whether no local subscriber is left.
+    pub(super) fn remove_destination(&self, topic: &ByteStr, key: DestinationKey) -> bool {
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(subscribers) = topics.get_mut(topic) else { return true };
+        Arc::make_mut(subscribers).retain(|d| d.key() != key);
+        let no_local = !subscribers.iter().any(|d| d.is_local());
+        if subscribers.is_empty() {
+            topics.remove(topic);
+        }
+        no_local
+    }
+
+    /// Adds another node as a subscriber of `topic` (it stands for all its local subscribers).
+    pub(super) fn add_remote_subscriber(&self, topic: ByteStr, node: Destination) {
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let subscribers = Arc::make_mut(topics.entry(topic).or_default());
+        let key = node.key();
+        if !subscribers.iter().any(|d| d.key() == key) {
+            subscribers.push(node);
+        }
+    }
+
+    /// Whether this node has local subscribers to `topic`.
+    pub fn has_local_subscribers(&self, topic: &ByteStr) -> bool {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        topics.get(topic).is_some_and(|s| s.iter().any(|d| d.is_local()))
+    }
+
+    /// Every topic with at least one local subscriber.
+    pub fn local_topics(&self) -> Vec<ByteStr> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        topics.iter().filter(|(_, s)| s.iter().any(|d| d.is_local())).map(|(t, _)| t.clone()).collect()
     }
 
     pub(super) fn unsubscribe_all(&self, peer: &Arc<LocalPeer>) {
@@ -49,8 +86,14 @@ impl Router {
         }
     }
 
-    /// Sends `event` to every subscriber of `topic`. Best effort.
+    /// Sends `event` to every subscriber of `topic`. Best effort. Each other node with
+    /// subscribers gets one copy and delivers it to its own subscribers.
     pub fn publish(&self, topic: ByteStr, event: Bytes) {
+        self.publish_to(topic, event, false);
+    }
+
+    /// [`Router::publish`]; with `local_only` (it came from another node) only local subscribers.
+    pub(super) fn publish_to(&self, topic: ByteStr, event: Bytes, local_only: bool) {
         let subscribers = {
             let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
             match topics.get(&topic) {
@@ -60,7 +103,9 @@ impl Router {
         };
         let frame = NodeFrame::Publish { topic, event };
         for subscriber in subscribers.iter() {
-            subscriber.send_best_effort(&frame, "publish");
+            if !local_only || subscriber.is_local() {
+                subscriber.send_best_effort(&frame, "publish");
+            }
         }
     }
 }

@@ -24,8 +24,14 @@ struct Chunk {
 pub(super) struct End {
     /// The client at this end.
     pub(super) peer: Destination,
-    /// That client's id for the tunnel.
+    /// The id frames towards this end carry (the client's id, or the other node's id).
     pub(super) tunnel_id: u64,
+    /// The key of this tunnel in the destination's own tunnel table (equals `tunnel_id` for a
+    /// local client; this node's id for a tunnel over a link).
+    pub(super) key: u64,
+    /// Every chunk, continuations too, needs credit: set for another node, which (unlike a
+    /// client) would otherwise count forced continuations as a flow-control violation.
+    strict: bool,
     /// Octets this end allows the node to send it; negative after forced continuations.
     credit: i64,
     /// Chunks waiting for credit towards this end, in order.
@@ -36,7 +42,13 @@ pub(super) struct End {
 
 impl End {
     pub(super) fn new(peer: Destination, tunnel_id: u64) -> End {
-        End { peer, tunnel_id, credit: 0, queue: VecDeque::new(), queued: 0 }
+        End::with_key(peer, tunnel_id, tunnel_id)
+    }
+
+    /// An end whose table key differs from the id its frames carry (a link to another node).
+    pub(super) fn with_key(peer: Destination, tunnel_id: u64, key: u64) -> End {
+        let strict = !peer.is_local();
+        End { peer, tunnel_id, key, strict, credit: 0, queue: VecDeque::new(), queued: 0 }
     }
 }
 
@@ -58,18 +70,21 @@ impl Tunnel {
         Tunnel { state: Mutex::new(State { closed: false, ends: [initiator, member] }), max_queued }
     }
 
-    /// Sends `frame_for(end)` to both ends unless the tunnel closed meanwhile (confirmation and
-    /// initial allowances race with a close from either side).
-    pub(super) fn announce(&self, frames: impl Fn(usize, &End) -> Vec<NodeFrame>) {
+    /// Calls `announce(side, end)` for both ends unless the tunnel closed meanwhile (confirmation
+    /// and initial allowances race with a close from either side).
+    pub(super) fn announce(&self, mut announce: impl FnMut(usize, &End)) {
         let st = lock(&self.state);
         if st.closed {
             return;
         }
         for (side, end) in st.ends.iter().enumerate() {
-            for frame in frames(side, end) {
-                end.peer.send(&frame);
-            }
+            announce(side, end);
         }
+    }
+
+    /// The id frames towards end `side` carry.
+    pub(super) fn wire_id(&self, side: usize) -> u64 {
+        lock(&self.state).ends[side].tunnel_id
     }
 
     /// A chunk from end `from` towards the other end.
@@ -124,7 +139,7 @@ impl Tunnel {
     /// (even beyond the credit: the other end buffers it, and the closer's allowance bounds it), so
     /// "send, send, close" never loses the sends to a race with the other end's first grant. Data
     /// waiting towards the closing end is dropped: nobody will read it.
-    pub(super) fn close(&self, from: usize) -> Option<(Destination, u64)> {
+    pub(super) fn close(&self, from: usize) -> Option<(Destination, u64, u64)> {
         let mut st = lock(&self.state);
         if st.closed {
             return None;
@@ -143,13 +158,14 @@ impl Tunnel {
         closer.queue.clear();
         closer.queued = 0;
         let other = &st.ends[1 - from];
-        Some((other.peer.clone(), other.tunnel_id))
+        Some((other.peer.clone(), other.tunnel_id, other.key))
     }
 }
 
-/// A first chunk needs credit for its size; a continuation always goes.
+/// A first chunk needs credit for its size; a continuation always goes, except towards another
+/// node.
 fn can_send(receiver: &End, chunk: &Chunk) -> bool {
-    chunk.size_or_cont == 0 || receiver.credit >= chunk.payload.len() as i64
+    (chunk.size_or_cont == 0 && !receiver.strict) || receiver.credit >= chunk.payload.len() as i64
 }
 
 /// Queues `chunk` from end `from` to the other end and grants its size back to the sender.

@@ -8,7 +8,11 @@ use super::destination::{Destination, LocalPeer};
 use super::timer::Expiry;
 use super::tunnel::{End, Tunnel};
 use super::{Router, Violation};
+use crate::overlay::remote::RemotePeer;
+use crate::overlay::wire::Wire;
 use crate::util::{deadline_after, lock};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, CHUNK_LIMIT};
 use std::sync::atomic::Ordering;
@@ -31,11 +35,14 @@ pub(crate) enum TunnelSlot {
     Open { tunnel: Arc<Tunnel>, side: usize },
 }
 
-/// A construction delivered to a member, awaiting its TUN_CONFIRM.
+/// A construction delivered to a member (or another node), awaiting its confirmation.
 #[derive(Debug)]
 pub(crate) struct PendingBuild {
     initiator: Destination,
+    /// The id frames towards the initiator carry.
     tunnel_id: u64,
+    /// The initiator's slot key (equals `tunnel_id` for a local client).
+    key: u64,
     token: u64,
 }
 
@@ -50,35 +57,46 @@ fn timed_out(tunnel_id: u64) -> NodeFrame {
 impl Router {
     /// TUN_INIT from `initiator`: asks one member of `cluster` to accept a tunnel.
     pub fn tunnel_init(&self, initiator: &Arc<LocalPeer>, tunnel_id: u64, cluster: &ByteStr, timeout_ms: u64) -> Result<(), Violation> {
+        if lock(&initiator.tunnels).contains_key(&tunnel_id) {
+            return Err(Violation(format!("TUN_INIT reuses tunnel id {tunnel_id}, which is still in use")));
+        }
+        self.build(Destination::Local(initiator.clone()), tunnel_id, tunnel_id, cluster, timeout_ms, false);
+        Ok(())
+    }
+
+    /// Starts a construction for `initiator` (its slot `key`, frames to it carry `tunnel_id`):
+    /// picks a member (a local one only with `local_only`) and delivers the construction.
+    pub(super) fn build(&self, initiator: Destination, tunnel_id: u64, key: u64, cluster: &ByteStr, timeout_ms: u64, local_only: bool) {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let deadline = deadline_after(timeout_ms);
-        let me = Destination::Local(initiator.clone());
-        let member = self.pick_member(cluster);
-        let target = member.map(|dest| {
-            let build_id = match &dest {
-                Destination::Local(peer) => peer.allocate_build_id(),
-            };
+        let target = self.pick_member(cluster, local_only).map(|dest| {
+            let build_id = dest.allocate_build_id();
             (dest, build_id)
         });
-        {
-            let mut tunnels = lock(&initiator.tunnels);
-            if tunnels.contains_key(&tunnel_id) {
-                return Err(Violation(format!("TUN_INIT reuses tunnel id {tunnel_id}, which is still in use")));
-            }
-            tunnels.insert(tunnel_id, TunnelSlot::Building { target: target.clone(), token });
+        if target.is_none() && !initiator.is_local() {
+            // The other node believed we host the cluster; it tells its client when the deadline
+            // comes (it enforces it too).
+            initiator.send(&timed_out(tunnel_id));
+            return;
         }
+        lock(initiator.tunnels()).insert(key, TunnelSlot::Building { target: target.clone(), token });
         match target {
             None => {
-                self.timer.schedule(deadline, Expiry::UnroutedBuild { initiator: me, tunnel_id, token });
+                self.timer.schedule(deadline, Expiry::UnroutedBuild { initiator, tunnel_id, token });
             }
             Some((dest, build_id)) => {
-                let Destination::Local(peer) = &dest;
-                lock(&peer.builds).insert(build_id, PendingBuild { initiator: me, tunnel_id, token });
-                peer.outbox.push(&NodeFrame::TunInit { build_id, chunk_limit: TUNNEL_CHUNK_LIMIT });
+                lock(dest.builds()).insert(build_id, PendingBuild { initiator, tunnel_id, key, token });
+                match &dest {
+                    Destination::Local(peer) => {
+                        peer.outbox.push(&NodeFrame::TunInit { build_id, chunk_limit: TUNNEL_CHUNK_LIMIT });
+                    }
+                    Destination::Remote(remote) => {
+                        remote.send_wire(&Wire::TunInit { build: build_id, cluster: cluster.clone(), timeout_ms });
+                    }
+                }
                 self.timer.schedule(deadline, Expiry::Build { target: dest, build_id });
             }
         }
-        Ok(())
     }
 
     /// TUN_CONFIRM from `member`: the construction `build_id` is accepted as the member's
@@ -97,46 +115,82 @@ impl Router {
             return Ok(());
         };
         self.timer.note_stale();
-        let me = Destination::Local(member.clone());
+        self.open(pending, End::new(Destination::Local(member.clone()), tunnel_id));
+        Ok(())
+    }
+
+    /// Another node confirmed the construction this node sent it as `build`; it calls the tunnel
+    /// `tunnel`.
+    pub(super) fn remote_tunnel_confirm(&self, remote: &Arc<RemotePeer>, build: u64, tunnel: u64) {
+        let pending = lock(&remote.builds).remove(&build);
+        let Some(pending) = pending else {
+            remote.send_wire(&Wire::TunClose { tunnel, reason: ByteStr::from("tunnel construction timed out or was abandoned") });
+            return;
+        };
+        self.timer.note_stale();
+        self.open(pending, End::with_key(Destination::Remote(remote.clone()), tunnel, build));
+    }
+
+    /// Another node could not build the tunnel this node asked for as `build`.
+    pub(super) fn remote_tunnel_failed(&self, remote: &RemotePeer, build: u64) {
+        let pending = lock(&remote.builds).remove(&build);
+        if let Some(pending) = pending {
+            self.timer.note_stale();
+            self.fail_build(pending);
+        }
+    }
+
+    /// Opens the tunnel between the initiator of `pending` and `member`, unless the initiator
+    /// gave up meanwhile (then the member is told the tunnel closed).
+    fn open(&self, pending: PendingBuild, member: End) {
+        let member_dest = member.peer.clone();
+        let (member_key, member_id) = (member.key, member.tunnel_id);
         let tunnel = Arc::new(Tunnel::new(
-            End::new(pending.initiator.clone(), pending.tunnel_id),
-            End::new(me, tunnel_id),
+            End::with_key(pending.initiator.clone(), pending.tunnel_id, pending.key),
+            member,
             MAX_QUEUED,
         ));
         // The member's slot goes in first, so a concurrent teardown of the initiator that finds
         // the open tunnel can also remove it.
-        lock(&member.tunnels).insert(tunnel_id, TunnelSlot::Open { tunnel: tunnel.clone(), side: 1 });
-        let opened = match &pending.initiator {
-            Destination::Local(initiator) => {
-                let mut tunnels = lock(&initiator.tunnels);
-                match tunnels.get(&pending.tunnel_id) {
-                    Some(TunnelSlot::Building { token, .. }) if *token == pending.token => {
-                        tunnels.insert(pending.tunnel_id, TunnelSlot::Open { tunnel: tunnel.clone(), side: 0 });
-                        true
-                    }
-                    _ => false,
+        lock(member_dest.tunnels()).insert(member_key, TunnelSlot::Open { tunnel: tunnel.clone(), side: 1 });
+        let opened = {
+            let mut tunnels = lock(pending.initiator.tunnels());
+            match tunnels.get(&pending.key) {
+                Some(TunnelSlot::Building { token, .. }) if *token == pending.token => {
+                    tunnels.insert(pending.key, TunnelSlot::Open { tunnel: tunnel.clone(), side: 0 });
+                    true
                 }
+                _ => false,
             }
         };
         if !opened {
-            lock(&member.tunnels).remove(&tunnel_id);
-            member.outbox.push(&tun_close(tunnel_id, "the initiator abandoned the tunnel"));
-            return Ok(());
+            lock(member_dest.tunnels()).remove(&member_key);
+            member_dest.send(&tun_close(member_id, "the initiator abandoned the tunnel"));
+            return;
         }
         tunnel.announce(|side, end| {
-            let allow = NodeFrame::TunAllow { tunnel_id: end.tunnel_id, space: INITIAL_TUNNEL_ALLOWANCE };
             if side == 0 {
-                vec![NodeFrame::TunConfirm { tunnel_id: end.tunnel_id, chunk_limit: Some(TUNNEL_CHUNK_LIMIT) }, allow]
-            } else {
-                vec![allow]
+                match &end.peer {
+                    Destination::Local(_) => end
+                        .peer
+                        .send(&NodeFrame::TunConfirm { tunnel_id: end.tunnel_id, chunk_limit: Some(TUNNEL_CHUNK_LIMIT) }),
+                    Destination::Remote(remote) => remote.send_wire(&Wire::TunConfirm { build: end.tunnel_id, tunnel: end.key }),
+                }
             }
+            end.peer.send(&NodeFrame::TunAllow { tunnel_id: end.tunnel_id, space: INITIAL_TUNNEL_ALLOWANCE });
         });
-        Ok(())
     }
 
     /// TUN_ALLOW from `peer`: it accepts `space` more octets on `tunnel_id`.
     pub fn tunnel_allow(&self, peer: &Arc<LocalPeer>, tunnel_id: u64, space: u64) {
-        if let Some((tunnel, side)) = open_tunnel(peer, tunnel_id) {
+        if let Some((tunnel, side)) = open_tunnel(&peer.tunnels, tunnel_id) {
+            tunnel.allow(side, space);
+        }
+    }
+
+    /// Credit from another node for the tunnel this node calls `key`.
+    pub(super) fn remote_tunnel_allow(&self, remote: &RemotePeer, key: u64, space: u64) {
+        if let Some((tunnel, side)) = open_tunnel(&remote.tunnels, key) {
             tunnel.allow(side, space);
         }
     }
@@ -144,12 +198,26 @@ impl Router {
     /// TUN_TRANSFER from `peer`. Data for a tunnel that is not open (closed meanwhile, or never
     /// confirmed) is dropped: it may have crossed a close on the wire.
     pub fn tunnel_transfer(&self, peer: &Arc<LocalPeer>, tunnel_id: u64, size_or_cont: u64, payload: Bytes) -> Result<(), Violation> {
-        match open_tunnel(peer, tunnel_id) {
+        match open_tunnel(&peer.tunnels, tunnel_id) {
             Some((tunnel, side)) => tunnel.transfer(side, size_or_cont, payload),
             None => {
                 tracing::debug!(conn = %peer.id, tunnel_id, "data for a tunnel that is not open dropped");
                 Ok(())
             }
+        }
+    }
+
+    /// Tunnel data from another node for the tunnel this node calls `key`. A node that ignores
+    /// its credit loses that tunnel (closed at both ends), not the link.
+    pub(super) fn remote_tunnel_transfer(&self, remote: &RemotePeer, key: u64, size_or_cont: u64, payload: Bytes) {
+        let Some((tunnel, side)) = open_tunnel(&remote.tunnels, key) else { return };
+        if let Err(v) = tunnel.transfer(side, size_or_cont, payload) {
+            tracing::warn!(node = %remote.node, tunnel = key, reason = %v, "tunnel over a link violated flow control; closing it");
+            let wire_id = tunnel.wire_id(side);
+            if let Some(slot) = lock(&remote.tunnels).remove(&key) {
+                self.close_slot(slot, "flow control violated between nodes");
+            }
+            remote.send_wire(&Wire::TunClose { tunnel: wire_id, reason: ByteStr::from("flow control violated between nodes") });
         }
     }
 
@@ -163,24 +231,32 @@ impl Router {
         peer.outbox.push(&tun_close(tunnel_id, ""));
     }
 
-    /// Ends one of a departing connection's tunnel slots, telling the other end with `reason`.
+    /// Another node closed the tunnel this node calls `key` (its client closed, or it failed).
+    pub(super) fn remote_tunnel_close(&self, remote: &RemotePeer, key: u64, reason: &str) {
+        let slot = lock(&remote.tunnels).remove(&key);
+        if let Some(slot) = slot {
+            self.close_slot(slot, reason);
+        }
+    }
+
+    /// Ends one of a departing end's tunnel slots, telling the other end with `reason`.
     fn close_slot(&self, slot: TunnelSlot, reason: &str) {
         match slot {
             TunnelSlot::Open { tunnel, side } => {
-                if let Some((other, other_id)) = tunnel.close(side) {
-                    match &other {
-                        Destination::Local(other_peer) => {
-                            let mut tunnels = lock(&other_peer.tunnels);
-                            if matches!(tunnels.get(&other_id), Some(TunnelSlot::Open { tunnel: t, .. }) if Arc::ptr_eq(t, &tunnel)) {
-                                tunnels.remove(&other_id);
-                            }
+                if let Some((other, other_id, other_key)) = tunnel.close(side) {
+                    {
+                        let mut tunnels = lock(other.tunnels());
+                        if matches!(tunnels.get(&other_key), Some(TunnelSlot::Open { tunnel: t, .. }) if Arc::ptr_eq(t, &tunnel)) {
+                            tunnels.remove(&other_key);
                         }
                     }
                     other.send(&tun_close(other_id, reason));
                 }
             }
-            TunnelSlot::Building { target: Some((Destination::Local(member), build_id)), .. } => {
-                if lock(&member.builds).remove(&build_id).is_some() {
+            TunnelSlot::Building { target: Some((dest, build_id)), .. } => {
+                // A node asked to build is not told: its late confirmation finds nothing and is
+                // answered with a close.
+                if lock(dest.builds()).remove(&build_id).is_some() {
                     self.timer.note_stale();
                 }
             }
@@ -190,41 +266,39 @@ impl Router {
 
     /// Tells an initiator its construction failed, if it still waits for it.
     fn fail_build(&self, pending: PendingBuild) {
-        match &pending.initiator {
-            Destination::Local(initiator) => {
-                let mut tunnels = lock(&initiator.tunnels);
-                if matches!(tunnels.get(&pending.tunnel_id), Some(TunnelSlot::Building { token, .. }) if *token == pending.token) {
-                    tunnels.remove(&pending.tunnel_id);
-                    drop(tunnels);
-                    initiator.outbox.push(&timed_out(pending.tunnel_id));
-                }
-            }
+        let mut tunnels = lock(pending.initiator.tunnels());
+        if matches!(tunnels.get(&pending.key), Some(TunnelSlot::Building { token, .. }) if *token == pending.token) {
+            tunnels.remove(&pending.key);
+            drop(tunnels);
+            pending.initiator.send(&timed_out(pending.tunnel_id));
         }
     }
 
     pub(super) fn expire_build(&self, target: &Destination, build_id: u64) {
-        let Destination::Local(member) = target;
-        let pending = lock(&member.builds).remove(&build_id);
+        let pending = lock(target.builds()).remove(&build_id);
         if let Some(pending) = pending {
-            tracing::debug!(conn = %member.id, build_id, "tunnel construction timed out");
+            tracing::debug!(target = ?target, build_id, "tunnel construction timed out");
             self.fail_build(pending);
         }
     }
 
     pub(super) fn expire_unrouted_build(&self, initiator: &Destination, tunnel_id: u64, token: u64) {
-        let Destination::Local(peer) = initiator;
-        let fail = PendingBuild { initiator: Destination::Local(peer.clone()), tunnel_id, token };
-        self.fail_build(fail);
+        self.fail_build(PendingBuild { initiator: initiator.clone(), tunnel_id, key: tunnel_id, token });
     }
 
     /// A connection went away: its tunnels close towards their other ends with `reason`, its
     /// pending constructions are withdrawn, and constructions waiting for its confirmation fail.
     pub(super) fn abandon_tunnels(&self, peer: &Arc<LocalPeer>, reason: &str) {
-        let slots: Vec<TunnelSlot> = lock(&peer.tunnels).drain().map(|(_, s)| s).collect();
+        self.abandon_tunnels_of(&Destination::Local(peer.clone()), reason);
+    }
+
+    /// [`Router::abandon_tunnels`] for any destination (a lost link too).
+    pub(super) fn abandon_tunnels_of(&self, dest: &Destination, reason: &str) {
+        let slots: Vec<TunnelSlot> = lock(dest.tunnels()).drain().map(|(_, s)| s).collect();
         for slot in slots {
             self.close_slot(slot, reason);
         }
-        let builds: Vec<PendingBuild> = lock(&peer.builds).drain().map(|(_, b)| b).collect();
+        let builds: Vec<PendingBuild> = lock(dest.builds()).drain().map(|(_, b)| b).collect();
         for pending in builds {
             self.timer.note_stale();
             self.fail_build(pending);
@@ -232,9 +306,9 @@ impl Router {
     }
 }
 
-/// The open tunnel `tunnel_id` of `peer` and `peer`'s side of it.
-fn open_tunnel(peer: &LocalPeer, tunnel_id: u64) -> Option<(Arc<Tunnel>, usize)> {
-    match lock(&peer.tunnels).get(&tunnel_id) {
+/// The open tunnel `key` of a tunnel table and that end's side of it.
+fn open_tunnel(tunnels: &Mutex<HashMap<u64, TunnelSlot>>, key: u64) -> Option<(Arc<Tunnel>, usize)> {
+    match lock(tunnels).get(&key) {
         Some(TunnelSlot::Open { tunnel, side }) => Some((tunnel.clone(), *side)),
         _ => None,
     }

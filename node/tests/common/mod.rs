@@ -1,6 +1,8 @@
 //! Shared helpers: start the real `iris` binary and speak raw relay v1 to it over loopback TCP.
 #![allow(dead_code)]
 
+pub mod overlay;
+
 use bytes::{Bytes, BytesMut};
 use iris_client::codec::{decode_node_frame, ByteStr, ClientFrame, Limits, NodeFrame, CLIENT_MAGIC, PROTOCOL_VERSION, RELAY_MAGIC};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -30,8 +32,22 @@ impl NodeProc {
     }
 
     /// Starts `iris` with exactly `args` and waits for its boot line.
+    ///
+    /// Refuses (panics) to start a node with the overlay enabled unless its listen address is
+    /// explicit loopback and discovery is confined to loopback or off: tests must never probe a
+    /// real interface of the machine.
     pub fn start(args: &[&str]) -> NodeProc {
-        let stderr = if std::env::var_os("IRIS_TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() };
+        NodeProc::start_logged(args, None)
+    }
+
+    /// [`NodeProc::start`], with the node's log (stderr) written to `log` if given.
+    pub fn start_logged(args: &[&str], log_file: Option<&std::path::Path>) -> NodeProc {
+        assert_network_safe(args);
+        let stderr = match log_file {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None if std::env::var_os("IRIS_TEST_LOG").is_some() => Stdio::inherit(),
+            None => Stdio::null(),
+        };
         let log = std::env::var("IRIS_TEST_LOG").unwrap_or_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
             .args(args)
@@ -53,6 +69,17 @@ impl NodeProc {
                 panic!("unexpected boot line {line:?}")
             });
         NodeProc { child, _stdout: stdout, port }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: the node dies without a word to anyone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM.
@@ -247,4 +274,31 @@ pub fn init(magic: &str, version: &str, cluster: &str) -> ClientFrame {
 /// A REQUEST frame.
 pub fn request(id: u64, cluster: &str, payload: &'static [u8], timeout_ms: u64) -> ClientFrame {
     ClientFrame::Request { id, cluster: cluster.into(), request: Bytes::from_static(payload), timeout_ms }
+}
+
+/// Panics unless an overlay-enabled command line keeps every packet on loopback.
+pub fn assert_network_safe(args: &[&str]) {
+    if args.contains(&"--dev") || !args.contains(&"--net") {
+        return;
+    }
+    let values = |flag: &str| -> Vec<String> {
+        args.windows(2).filter(|w| w[0] == flag).map(|w| w[1].to_string()).collect()
+    };
+    let loopback = |host: &str| host.starts_with("127.") || host == "[::1]" || host == "::1" || host == "localhost";
+    let listen = values("--listen");
+    assert!(!listen.is_empty(), "refusing to start an overlay node without explicit --listen: {args:?}");
+    for l in &listen {
+        let host = l.rsplit_once(':').map_or(l.as_str(), |(h, _)| h);
+        assert!(loopback(host), "refusing non-loopback --listen {l}");
+    }
+    let discover = values("--discover");
+    assert!(args.contains(&"--no-discover") || !discover.is_empty(), "refusing default discovery: {args:?}");
+    for d in &discover {
+        assert!(d.starts_with("127.") || d.starts_with("::1/"), "refusing non-loopback --discover {d}");
+    }
+    for s in values("--seed") {
+        let host = s.rsplit_once(':').map_or(s.as_str(), |(h, _)| h);
+        assert!(loopback(host), "refusing non-loopback --seed {s}");
+    }
+    assert!(values("--seed-dns").is_empty(), "refusing --seed-dns in tests");
 }

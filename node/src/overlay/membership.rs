@@ -1,0 +1,499 @@
+//! Node ids, the live links and what flows on them besides traffic: hello, state exchange
+//! (clusters with member counts and spare capacity, topics), peer gossip, heartbeats, graceful
+//! leave, and deterministic resolution of duplicate links.
+//!
+//! Every link runs two tasks: a reader (decrypt, decode, hand to the router) and a writer (drain
+//! the peer's buffer, encrypt, write; a heartbeat when idle). A link silent for [`LINK_DEAD`] is
+//! dropped, so a crashed or hung node is routed around within 3 s; a closed socket (e.g. after
+//! `kill -9`) is noticed at once.
+
+use super::discovery;
+use super::link::{self, Credentials, LinkError, LinkReader, LinkWriter, Role};
+use super::remote::{LinkId, RemotePeer};
+use super::routing::{FullMesh, Routing};
+use super::wire::{ClusterLoad, Wire, WireLimits};
+use crate::config::OverlayConfig;
+use crate::router::{LocalChange, Router};
+use crate::util::lock;
+use bytes::BytesMut;
+use iris_client::codec::ByteStr;
+use rsa::RsaPrivateKey;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// An idle link sends a heartbeat this often.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
+/// A link that received nothing for this long is dropped.
+pub const LINK_DEAD: Duration = Duration::from_millis(2500);
+/// How often changed spare capacity is re-announced.
+pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_millis(500);
+/// Handshakes in progress at once (accepted and dialled); more inbound connections are closed.
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
+/// How long a graceful leave waits for the goodbyes to be flushed.
+const LEAVE_GRACE: Duration = Duration::from_secs(1);
+
+/// A node's 128-bit identifier, random per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u128);
+
+impl NodeId {
+    /// A fresh random id.
+    pub fn random() -> NodeId {
+        use rsa::rand_core::RngCore;
+        let mut b = [0u8; 16];
+        rsa::rand_core::OsRng.fill_bytes(&mut b);
+        NodeId(u128::from_be_bytes(b))
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The first 8 hex digits identify a node in logs well enough.
+        write!(f, "{:08x}", (self.0 >> 96) as u32)
+    }
+}
+
+/// Why the overlay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// No listen address could be bound.
+    #[error("cannot listen for other nodes on {addrs}: {error}")]
+    Bind {
+        /// The addresses tried.
+        addrs: String,
+        /// The last error.
+        error: std::io::Error,
+    },
+    /// Credentials could not be prepared.
+    #[error("overlay credentials: {0}")]
+    Credentials(#[from] LinkError),
+}
+
+/// One live link.
+struct LinkEntry {
+    peer: Arc<RemotePeer>,
+    /// Who dialled (duplicate resolution keeps the link dialled by the lower id).
+    initiator: NodeId,
+    /// The node's listen addresses (from its hello).
+    listen: Vec<SocketAddr>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// Shared state of the overlay.
+pub(crate) struct Inner {
+    pub(crate) creds: Credentials,
+    pub(crate) router: Arc<Router>,
+    pub(crate) config: OverlayConfig,
+    /// The addresses actually bound.
+    pub(crate) listen: Vec<SocketAddr>,
+    limits: WireLimits,
+    links: Mutex<HashMap<NodeId, LinkEntry>>,
+    routing: Mutex<FullMesh>,
+    /// Addresses being dialled now.
+    dialing: Mutex<HashSet<SocketAddr>>,
+    /// Listen addresses of linked nodes (not dialled again).
+    linked_addrs: Mutex<HashMap<SocketAddr, NodeId>>,
+    /// Serializes snapshots and announcements so a link never receives an older state after a
+    /// newer one.
+    announce: Mutex<()>,
+    pub(crate) handshakes: Arc<Semaphore>,
+    next_link: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// The running overlay of one node.
+pub struct Overlay {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Overlay {
+    /// Binds the listen addresses and starts accepting, discovering and announcing. Returns at
+    /// once: a lone node is ready immediately and merges with peers as they are found.
+    pub async fn start(
+        config: &OverlayConfig,
+        network: &str,
+        key: &RsaPrivateKey,
+        router: Arc<Router>,
+        max_message: usize,
+    ) -> Result<Overlay, OverlayError> {
+        let node = NodeId::random();
+        let creds = Credentials::new(network, key, node)?;
+        let mut listeners = Vec::new();
+        let mut last_error = None;
+        for addr in &config.listen {
+            match TcpListener::bind(addr).await {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    warn!(%addr, error = %e, "cannot listen for other nodes here");
+                    last_error = Some(e);
+                }
+            }
+        }
+        if listeners.is_empty() {
+            let addrs = config.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+            let error = last_error.unwrap_or_else(|| std::io::Error::other("no listen address"));
+            return Err(OverlayError::Bind { addrs, error });
+        }
+        let listen: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let inner = Arc::new(Inner {
+            creds,
+            router: router.clone(),
+            config: config.clone(),
+            listen: listen.clone(),
+            limits: WireLimits::for_max_message(max_message),
+            links: Mutex::default(),
+            routing: Mutex::new(FullMesh::new(node)),
+            dialing: Mutex::default(),
+            linked_addrs: Mutex::default(),
+            announce: Mutex::new(()),
+            handshakes: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
+            next_link: AtomicU64::new(1),
+            rejected: AtomicU64::new(0),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        router.set_observer(tx);
+        let mut tasks = vec![tokio::spawn(announcer(inner.clone(), rx))];
+        for listener in listeners {
+            tasks.push(tokio::spawn(accept_loop(listener, inner.clone())));
+        }
+        tasks.push(tokio::spawn(discovery::run(inner.clone())));
+        let discover = config.discover.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+        info!(node = %node, listen = ?listen, discover, probe = config.probe, seeds = ?config.seeds,
+            seed_dns = ?config.seed_dns, "overlay started");
+        Ok(Overlay { inner, tasks })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.creds.node
+    }
+
+    /// The overlay addresses bound.
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.inner.listen
+    }
+
+    /// Nodes currently linked.
+    pub fn peers(&self) -> Vec<NodeId> {
+        lock(&self.inner.links).keys().copied().collect()
+    }
+
+    /// Graceful leave: every peer gets `Bye` (it forgets this node at once), the links are
+    /// flushed (bounded) and the overlay's tasks stop.
+    pub async fn leave(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let entries: Vec<(Arc<RemotePeer>, Option<JoinHandle<()>>)> =
+            lock(&self.inner.links).values_mut().map(|e| (e.peer.clone(), e.writer.take())).collect();
+        for (peer, _) in &entries {
+            peer.send_wire(&Wire::Bye);
+            peer.close();
+        }
+        let writers = entries.into_iter().filter_map(|(_, w)| w);
+        let _ = tokio::time::timeout(LEAVE_GRACE, async {
+            for w in writers {
+                let _ = w.await;
+            }
+        })
+        .await;
+        info!(node = %self.inner.creds.node, "left the overlay");
+    }
+}
+
+impl Inner {
+    /// Dials `addr` unless it is this node, already linked or being dialled.
+    pub(crate) fn dial(self: &Arc<Self>, addr: SocketAddr) {
+        if self.listen.contains(&addr) || lock(&self.linked_addrs).contains_key(&addr) {
+            return;
+        }
+        if !lock(&self.dialing).insert(addr) {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let result = inner.connect(addr).await;
+            lock(&inner.dialing).remove(&addr);
+            if let Some((reader, writer, node)) = result {
+                inner.run_link(reader, writer, node, Role::Initiator, addr).await;
+            }
+        });
+    }
+
+    async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Option<(LinkReader, LinkWriter, NodeId)> {
+        let permit = self.handshakes.clone().acquire_owned().await.ok()?;
+        let stream = match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::trace!(%addr, error = %e, "nothing listening");
+                return None;
+            }
+            Err(_) => {
+                tracing::trace!(%addr, "connect timed out");
+                return None;
+            }
+        };
+        let result = link::handshake(stream, Role::Initiator, &self.creds).await;
+        drop(permit);
+        match result {
+            Ok(link) => Some(link),
+            Err(e) => {
+                self.count_rejection(addr, &e, "dialled");
+                None
+            }
+        }
+    }
+
+    fn count_rejection(&self, addr: SocketAddr, error: &LinkError, side: &'static str) {
+        let total = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+        warn!(%addr, side, %error, rejected_total = total, "overlay handshake rejected");
+    }
+
+    /// Serves one authenticated link until it ends.
+    async fn run_link(self: &Arc<Self>, mut reader: LinkReader, writer: LinkWriter, node: NodeId, role: Role, addr: SocketAddr) {
+        let me = self.creds.node;
+        if node == me {
+            debug!(%addr, "reached myself; closing");
+            return;
+        }
+        let initiator = if role == Role::Initiator { me } else { node };
+        let link = LinkId(self.next_link.fetch_add(1, Ordering::Relaxed));
+        let peer = Arc::new(RemotePeer::new(link, node));
+        // Hello goes first, before anyone else can queue for this link.
+        peer.send_wire(&Wire::Hello { node: me, listen: self.listen.clone() });
+        let replaced = {
+            let mut links = lock(&self.links);
+            let keep_new = match links.get(&node) {
+                None => true,
+                // The same side dialled again: the old link is stale.
+                Some(old) if old.initiator == initiator => true,
+                // Two links dialled in opposite directions: both ends keep the one dialled by the
+                // lower node id.
+                Some(_) => initiator == me.min(node),
+            };
+            if !keep_new {
+                debug!(node = %node, link = link.0, "duplicate link; keeping the one dialled by the lower id");
+                return;
+            }
+            links.insert(node, LinkEntry { peer: peer.clone(), initiator, listen: Vec::new(), writer: None }).map(|old| old.peer)
+        };
+        if let Some(old) = replaced {
+            debug!(node = %node, old = old.link.0, new = link.0, "duplicate link replaced");
+            old.close();
+        }
+        lock(&self.routing).add(node);
+        let writer_task = tokio::spawn(write_loop(peer.clone(), writer));
+        if let Some(entry) = lock(&self.links).get_mut(&node).filter(|e| e.peer.link == link) {
+            entry.writer = Some(writer_task);
+        }
+        self.send_snapshot(&peer);
+        info!(node = %node, link = link.0, %addr, ?role, "link up");
+
+        let ending = self.read_loop(&mut reader, &peer).await;
+        match &ending {
+            Ok(()) => info!(node = %node, link = link.0, "link closed"),
+            Err(reason) => warn!(node = %node, link = link.0, %reason, "link dropped"),
+        }
+        let removed = {
+            let mut links = lock(&self.links);
+            if links.get(&node).is_some_and(|e| e.peer.link == link) {
+                links.remove(&node)
+            } else {
+                None
+            }
+        };
+        if let Some(entry) = removed {
+            let mut addrs = lock(&self.linked_addrs);
+            for a in &entry.listen {
+                addrs.remove(a);
+            }
+            drop(addrs);
+            lock(&self.routing).remove(node);
+        }
+        self.router.detach_remote(&peer);
+    }
+
+    /// Reads until the link ends: `Ok` for a graceful end (bye, closed here), `Err` otherwise.
+    async fn read_loop(self: &Arc<Self>, reader: &mut LinkReader, peer: &Arc<RemotePeer>) -> Result<(), String> {
+        let mut plain = BytesMut::new();
+        loop {
+            let received = tokio::select! {
+                r = tokio::time::timeout(LINK_DEAD, reader.recv(&mut plain)) => r,
+                _ = peer.stopped() => return Ok(()),
+            };
+            match received {
+                Err(_) => return Err(format!("nothing received for {LINK_DEAD:?}")),
+                Ok(Err(LinkError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err("connection closed".into())
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Ok(())) => {}
+            }
+            loop {
+                match Wire::decode(&mut plain, &self.limits) {
+                    Ok(Some(msg)) => {
+                        if self.handle(peer, msg) {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("undecodable message: {e}")),
+                }
+            }
+        }
+    }
+
+    /// Handles one message; returns true when the peer said goodbye.
+    fn handle(self: &Arc<Self>, peer: &Arc<RemotePeer>, msg: Wire) -> bool {
+        match msg {
+            Wire::Hello { node, listen } => {
+                if node != peer.node {
+                    warn!(claimed = %node, authenticated = %peer.node, "hello names another node; ignored");
+                    return false;
+                }
+                if let Some(entry) = lock(&self.links).get_mut(&node).filter(|e| e.peer.link == peer.link) {
+                    entry.listen = listen.clone();
+                }
+                let mut addrs = lock(&self.linked_addrs);
+                for a in listen {
+                    addrs.insert(a, node);
+                }
+            }
+            Wire::Peers { addrs } => {
+                for addr in addrs {
+                    self.dial(addr);
+                }
+            }
+            Wire::Bye => {
+                info!(node = %peer.node, "node left gracefully");
+                return true;
+            }
+            Wire::Heartbeat => {}
+            other => self.router.remote_message(peer, other),
+        }
+        false
+    }
+
+    /// Sends a new link this node's clusters, topics and known peers.
+    fn send_snapshot(&self, peer: &RemotePeer) {
+        let _guard = lock(&self.announce);
+        for cluster in self.router.local_clusters() {
+            let load = self.router.local_cluster_load(&cluster);
+            peer.send_wire(&Wire::Cluster { name: cluster, load });
+        }
+        for topic in self.router.local_topics() {
+            peer.send_wire(&Wire::Topic { name: topic, subscribed: true });
+        }
+        let addrs: Vec<SocketAddr> = lock(&self.links)
+            .values()
+            .filter(|e| e.peer.node != peer.node)
+            .flat_map(|e| e.listen.iter().copied())
+            .collect();
+        if !addrs.is_empty() {
+            peer.send_wire(&Wire::Peers { addrs });
+        }
+    }
+
+    fn all_peers(&self) -> Vec<Arc<RemotePeer>> {
+        lock(&self.links).values().map(|e| e.peer.clone()).collect()
+    }
+}
+
+/// Drains the peer's buffer into the link; a heartbeat when idle. Closing the peer flushes what
+/// is queued and ends the task.
+async fn write_loop(peer: Arc<RemotePeer>, mut writer: LinkWriter) {
+    let mut heartbeat = BytesMut::new();
+    Wire::Heartbeat.encode(&mut heartbeat);
+    loop {
+        let result = match peer.next_batch(HEARTBEAT_INTERVAL).await {
+            Some(Some(batch)) => writer.send(&batch).await,
+            Some(None) => writer.send(&heartbeat).await,
+            None => break,
+        };
+        if let Err(e) = result {
+            debug!(node = %peer.node, link = peer.link.0, error = %e, "link write failed");
+            peer.close();
+            break;
+        }
+    }
+    writer.shutdown().await;
+}
+
+/// Accepts inbound links; at most [`MAX_PENDING_HANDSHAKES`] unauthenticated connections at once.
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "overlay accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = inner.handshakes.clone().try_acquire_owned() else {
+            warn!(%addr, "too many handshakes in progress; connection closed");
+            continue;
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let result = link::handshake(stream, Role::Responder, &inner.creds).await;
+            drop(permit);
+            match result {
+                Ok((reader, writer, node)) => inner.run_link(reader, writer, node, Role::Responder, addr).await,
+                Err(e) => inner.count_rejection(addr, &e, "accepted"),
+            }
+        });
+    }
+}
+
+/// Announces this node's membership changes to every peer: at once for joins, leaves,
+/// subscriptions; every [`LOAD_REPORT_INTERVAL`] for changed spare capacity.
+async fn announcer(inner: Arc<Inner>, mut changes: mpsc::UnboundedReceiver<LocalChange>) {
+    let mut sent: HashMap<ByteStr, ClusterLoad> = HashMap::new();
+    let mut tick = tokio::time::interval(LOAD_REPORT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            change = changes.recv() => {
+                let Some(change) = change else { return };
+                let _guard = lock(&inner.announce);
+                let msg = match change {
+                    LocalChange::Cluster(name) => {
+                        let load = inner.router.local_cluster_load(&name);
+                        if load.members == 0 { sent.remove(&name); } else { sent.insert(name.clone(), load); }
+                        Wire::Cluster { name, load }
+                    }
+                    LocalChange::Topic(name) => {
+                        let subscribed = inner.router.has_local_subscribers(&name);
+                        Wire::Topic { name, subscribed }
+                    }
+                };
+                for peer in inner.all_peers() {
+                    peer.send_wire(&msg);
+                }
+            }
+            _ = tick.tick() => {
+                let _guard = lock(&inner.announce);
+                let names: Vec<ByteStr> = sent.keys().cloned().collect();
+                for name in names {
+                    let load = inner.router.local_cluster_load(&name);
+                    if sent.get(&name) != Some(&load) && load.members > 0 {
+                        sent.insert(name.clone(), load);
+                        for peer in inner.all_peers() {
+                            peer.send_wire(&Wire::Cluster { name: name.clone(), load });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

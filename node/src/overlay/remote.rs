@@ -1,0 +1,241 @@
+//! The router's view of another node ([`crate::router::Destination::Remote`]): what it announced
+//! (clusters, topics), the work this node handed it (requests, tunnel constructions, tunnels),
+//! and the buffer its link writer drains.
+//!
+//! One `RemotePeer` exists per authenticated link, not per node: when a link dies, everything
+//! pending on it is settled at once (callers get timed_out, tunnels close), and a new link starts
+//! clean.
+
+use super::membership::NodeId;
+use super::wire::{ClusterLoad, Wire};
+use crate::router::{PendingBuild, PendingRequest, TunnelSlot};
+use crate::util::lock;
+use bytes::BytesMut;
+use iris_client::codec::{ByteStr, NodeFrame};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// Above this many queued octets best-effort traffic (broadcast, publish) to the node is dropped
+/// and requests prefer other destinations.
+pub const LINK_HIGH_WATER: usize = 16 * 1024 * 1024;
+
+/// Identifies one link (unique for the node's lifetime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+/// Plaintext waiting for the link's writer task.
+#[derive(Debug, Default)]
+struct Outgoing {
+    buf: BytesMut,
+    closed: bool,
+}
+
+/// Another node, as seen over one link.
+pub struct RemotePeer {
+    /// This link's id (equality of destinations, logs).
+    pub link: LinkId,
+    /// The node at the other end.
+    pub node: NodeId,
+    out: Mutex<Outgoing>,
+    ready: Notify,
+    /// Wakes the link's reader when the link is closed from this side.
+    stop: Notify,
+    closed: AtomicBool,
+    next_request_id: AtomicU64,
+    /// Shared by constructions this node sends and tunnels the other node builds here: both key
+    /// `tunnels`, so one counter keeps them apart.
+    next_tunnel_key: AtomicU64,
+    /// Requests sent to the node and not yet answered, by this node's id.
+    pub(crate) requests: Mutex<HashMap<u64, PendingRequest>>,
+    load: AtomicUsize,
+    /// Constructions sent to the node, awaiting its confirmation, by this node's build id.
+    pub(crate) builds: Mutex<HashMap<u64, PendingBuild>>,
+    /// Tunnels running over this link, by this node's id for them.
+    pub(crate) tunnels: Mutex<HashMap<u64, TunnelSlot>>,
+    /// Clusters the node announced.
+    clusters: Mutex<HashMap<ByteStr, ClusterLoad>>,
+    /// Topics the node has subscribers for.
+    pub(crate) topics: Mutex<HashSet<ByteStr>>,
+    dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for RemotePeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Remote({}, link {})", self.node, self.link.0)
+    }
+}
+
+impl RemotePeer {
+    /// A fresh peer for a new link.
+    pub fn new(link: LinkId, node: NodeId) -> RemotePeer {
+        RemotePeer {
+            link,
+            node,
+            out: Mutex::default(),
+            ready: Notify::new(),
+            stop: Notify::new(),
+            closed: AtomicBool::new(false),
+            next_request_id: AtomicU64::new(0),
+            next_tunnel_key: AtomicU64::new(0),
+            requests: Mutex::default(),
+            load: AtomicUsize::new(0),
+            builds: Mutex::default(),
+            tunnels: Mutex::default(),
+            clusters: Mutex::default(),
+            topics: Mutex::default(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues a message for the node. Dropped silently once the link is closing.
+    pub fn send_wire(&self, msg: &Wire) {
+        let mut out = lock(&self.out);
+        if out.closed {
+            return;
+        }
+        let was_empty = out.buf.is_empty();
+        msg.encode(&mut out.buf);
+        drop(out);
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Queues a best-effort message unless the link is far behind.
+    pub fn send_wire_best_effort(&self, msg: &Wire, what: &'static str) {
+        if !self.has_room() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if dropped & 1023 == 0 {
+                tracing::warn!(node = %self.node, link = self.link.0, what, total_dropped = dropped + 1,
+                    "dropped best-effort traffic: link to the node is far behind");
+            }
+            return;
+        }
+        self.send_wire(msg);
+    }
+
+    /// Whether the link keeps up (queued output below [`LINK_HIGH_WATER`]).
+    pub fn has_room(&self) -> bool {
+        lock(&self.out).buf.len() < LINK_HIGH_WATER
+    }
+
+    /// Translates a frame the router addressed to this destination into a node message.
+    pub(crate) fn send_frame(&self, frame: &NodeFrame) {
+        let msg = match frame {
+            NodeFrame::Reply { id, outcome } => Wire::Reply { id: *id, outcome: outcome.clone() },
+            NodeFrame::TunConfirm { tunnel_id, chunk_limit: None } => Wire::TunFailed { build: *tunnel_id },
+            NodeFrame::TunAllow { tunnel_id, space } => Wire::TunAllow { tunnel: *tunnel_id, space: *space },
+            NodeFrame::TunTransfer { tunnel_id, size_or_cont, payload } => {
+                Wire::TunTransfer { tunnel: *tunnel_id, size_or_cont: *size_or_cont, payload: payload.clone() }
+            }
+            NodeFrame::TunClose { tunnel_id, reason } => Wire::TunClose { tunnel: *tunnel_id, reason: reason.clone() },
+            NodeFrame::Publish { topic, event } => Wire::Publish { topic: topic.clone(), event: event.clone() },
+            other => {
+                // The router sends these to remote destinations through dedicated paths.
+                tracing::error!(node = %self.node, frame = ?other, "frame cannot travel to another node; dropped");
+                return;
+            }
+        };
+        self.send_wire(&msg);
+    }
+
+    /// Takes everything queued (the writer's side); `None` once closed and drained.
+    pub async fn next_batch(&self, idle: std::time::Duration) -> Option<Option<BytesMut>> {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut out = lock(&self.out);
+                if !out.buf.is_empty() {
+                    return Some(Some(out.buf.split()));
+                }
+                if out.closed {
+                    return None;
+                }
+            }
+            // Idle: the caller sends a heartbeat.
+            if tokio::time::timeout(idle, notified).await.is_err() {
+                return Some(None);
+            }
+        }
+    }
+
+    /// Stops accepting messages; the writer flushes what is queued and ends.
+    pub fn close(&self) {
+        lock(&self.out).closed = true;
+        self.closed.store(true, Ordering::Relaxed);
+        self.ready.notify_one();
+        self.stop.notify_waiters();
+    }
+
+    /// Resolves once [`RemotePeer::close`] was called.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.stop.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether [`RemotePeer::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent and not yet answered.
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn allocate_request_id(&self) -> u64 {
+        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn allocate_tunnel_key(&self) -> u64 {
+        self.next_tunnel_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_request(&self, id: u64, pending: PendingRequest) {
+        let mut requests = lock(&self.requests);
+        requests.insert(id, pending);
+        self.load.store(requests.len(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn take_request(&self, id: u64) -> Option<PendingRequest> {
+        let mut requests = lock(&self.requests);
+        let pending = requests.remove(&id);
+        self.load.store(requests.len(), Ordering::Relaxed);
+        pending
+    }
+
+    pub(crate) fn take_all_requests(&self) -> Vec<PendingRequest> {
+        let mut requests = lock(&self.requests);
+        self.load.store(0, Ordering::Relaxed);
+        requests.drain().map(|(_, p)| p).collect()
+    }
+
+    /// What the node announced for `cluster`.
+    pub fn cluster_load(&self, cluster: &ByteStr) -> Option<ClusterLoad> {
+        lock(&self.clusters).get(cluster).copied()
+    }
+
+    /// Records an announcement; returns whether the node hosted the cluster before.
+    pub(crate) fn set_cluster(&self, cluster: &ByteStr, load: ClusterLoad) -> bool {
+        let mut clusters = lock(&self.clusters);
+        if load.members == 0 {
+            clusters.remove(cluster).is_some()
+        } else {
+            clusters.insert(cluster.clone(), load).is_some()
+        }
+    }
+
+    /// Every cluster the node announced (its departure removes them all).
+    pub(crate) fn take_clusters(&self) -> Vec<ByteStr> {
+        lock(&self.clusters).drain().map(|(c, _)| c).collect()
+    }
+}
