@@ -218,8 +218,8 @@ impl Dispatcher {
     }
 }
 
-/// The text of a caught panic payload.
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic payload (bindings use it to turn a panic into an error message).
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

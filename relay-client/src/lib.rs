@@ -46,4 +46,5 @@ pub use bytes::Bytes;
 pub use conn::{connect, connect_async, register, register_async, Connection, Service, Tunnel};
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{ServiceHandler, TopicHandler};
+pub use dispatch::panic_message;
 pub use limits::{default_threads, ServiceLimits, TopicLimits, DEFAULT_MEMORY};

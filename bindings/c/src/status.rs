@@ -81,13 +81,7 @@ pub(crate) fn quietly<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 }
 
 pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
+    iris_client::panic_message(panic)
 }
 
 /// Reads a NUL-terminated UTF-8 name argument.

@@ -92,13 +92,7 @@ pub(crate) fn entry<'local, R>(
 }
 
 pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
+    iris_client::panic_message(panic)
 }
 
 /// The text of a pending Java exception (its message, or its class name when the message is null
