@@ -45,7 +45,7 @@ pub struct RunArgs {
     /// Seconds a new client connection has to complete the handshake (fractions allowed).
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub handshake_timeout: f64,
-    /// Overlay address to listen on, IP[:PORT] (repeatable; default port 55556). DEFAULT: every
+    /// Overlay address to listen on, IP or IP:PORT (repeatable; default port 55556). DEFAULT: every
     /// non-loopback IPv4 address of this host.
     #[arg(long, value_name = "IP[:PORT]")]
     pub listen: Vec<String>,
@@ -97,7 +97,7 @@ pub enum ConfigError {
     /// `--handshake-timeout` was not a positive number of seconds.
     #[error("--handshake-timeout must be a positive number of seconds, got {0}")]
     HandshakeTimeout(f64),
-    /// A `--listen` value was not IP[:PORT].
+    /// A `--listen` value was not IP or IP:PORT.
     #[error("--listen {0:?}: expected IP or IP:PORT, e.g. 127.0.0.2:55556")]
     Listen(String),
     /// No `--listen` was given and the host has no non-loopback IPv4 address.

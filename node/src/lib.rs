@@ -2,8 +2,8 @@
 //!
 //! It runs the relay server (relay protocol v1 over TCP on loopback, see `spec/relay-v1.md`) and
 //! the router that delivers requests, broadcasts, events and tunnels between attached clients by
-//! cluster and topic name. The overlay to other nodes is not implemented yet; the router's
-//! [`router::Destination`] is where it will plug in.
+//! cluster and topic name, and the overlay ([`overlay`], `spec/overlay.md`) that links the nodes of
+//! one network with authenticated, encrypted links and routes every pattern across them.
 //!
 //! Embedding (tests, benchmarks):
 //! ```no_run

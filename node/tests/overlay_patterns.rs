@@ -1,4 +1,4 @@
-//! Every pattern across nodes: three `iris` processes on 127.0.0.2-4 that find each other by
+//! Every pattern across nodes: five `iris` processes on 127.0.0.2-6 that find each other by
 //! probing 127.0.0.0/24 only, clients (the client core) on different nodes, exact delivery counts.
 
 mod common;
@@ -65,29 +65,32 @@ fn wait_routable(caller: &Connection, cluster: &str, by: &str) -> Duration {
 fn requests_broadcasts_and_events_cross_nodes_exactly_once() {
     let net = TestNet::new("patterns");
     let booted = Instant::now();
-    let (n2, n3, n4) = (net.start(2), net.start(3), net.start(4));
+    let (n2, n3, n4, n5, n6) = (net.start(2), net.start(3), net.start(4), net.start(5), net.start(6));
     let boot = booted.elapsed();
     let caller = iris_client::connect(n2.port).expect("connect");
 
-    let (m3, m4) = (Member::new("m3"), Member::new("m4"));
+    let (m3, m4, m5) = (Member::new("m3"), Member::new("m4"), Member::new("m5"));
     let _s3 = register(&n3, "echo", &m3);
+    let _s5 = register(&n5, "echo", &m5);
     wait_routable(&caller, "echo", "m3");
+    wait_routable(&caller, "echo", "m5");
     let registered = Instant::now();
     let _s4 = register(&n4, "echo", &m4);
     let reachable = wait_until(Duration::from_secs(5), "m4 reachable", || {
         matches!(caller.request("echo", "probe", Duration::from_millis(300)), Ok(r) if r.starts_with(b"m4"))
     });
-    eprintln!("3 nodes booted in {boot:?}; a new member was reachable from another node after {reachable:?} (registered {:?} ago)", registered.elapsed());
-    let (base3, base4) = (m3.requests.load(Ordering::SeqCst), m4.requests.load(Ordering::SeqCst));
+    eprintln!("5 nodes booted in {boot:?}; a new member was reachable from another node after {reachable:?} (registered {:?} ago)", registered.elapsed());
+    let members = [&m3, &m4, &m5];
+    let base: Vec<usize> = members.iter().map(|m| m.requests.load(Ordering::SeqCst)).collect();
 
-    // Requests: every one answered once, both nodes take a share.
-    for i in 0..60 {
+    // Requests: every one answered exactly once, every node takes a share.
+    for i in 0..90 {
         let reply = caller.request("echo", format!("r{i}"), T).expect("reply");
         assert!(reply.ends_with(format!(":r{i}").as_bytes()), "{reply:?}");
     }
-    let (got3, got4) = (m3.requests.load(Ordering::SeqCst) - base3, m4.requests.load(Ordering::SeqCst) - base4);
-    assert_eq!(got3 + got4, 60);
-    assert!(got3 > 5 && got4 > 5, "requests spread across nodes: {got3} / {got4}");
+    let got: Vec<usize> = members.iter().zip(&base).map(|(m, b)| m.requests.load(Ordering::SeqCst) - b).collect();
+    assert_eq!(got.iter().sum::<usize>(), 90);
+    assert!(got.iter().all(|&g| g > 5), "requests spread across nodes: {got:?}");
 
     // Broadcast: every member on every node, exactly once.
     let local = Member::new("m2");
@@ -98,16 +101,16 @@ fn requests_broadcasts_and_events_cross_nodes_exactly_once() {
         caller.broadcast("echo", format!("b{i}")).expect("broadcast");
     }
     wait_until(T, "broadcasts delivered", || {
-        [&local, &m3, &m4].iter().all(|m| m.broadcasts.load(Ordering::SeqCst) >= 20)
+        [&local, &m3, &m4, &m5].iter().all(|m| m.broadcasts.load(Ordering::SeqCst) >= 20)
     });
     std::thread::sleep(Duration::from_millis(300));
-    for m in [&local, &m3, &m4] {
+    for m in [&local, &m3, &m4, &m5] {
         assert_eq!(m.broadcasts.load(Ordering::SeqCst), 20, "{} got each broadcast once", m.name);
     }
 
     // Publish: every subscriber on every node, exactly once (two subscribers on one node).
-    let counters: Vec<Arc<AtomicUsize>> = (0..4).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-    let subscribers: Vec<Connection> = [&n2, &n3, &n3, &n4].iter().map(|n| iris_client::connect(n.port).expect("connect")).collect();
+    let counters: Vec<Arc<AtomicUsize>> = (0..6).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let subscribers: Vec<Connection> = [&n2, &n3, &n3, &n4, &n5, &n6].iter().map(|n| iris_client::connect(n.port).expect("connect")).collect();
     for (conn, counter) in subscribers.iter().zip(&counters) {
         let counter = counter.clone();
         conn.subscribe("news", move |_e: Bytes| {
@@ -117,7 +120,7 @@ fn requests_broadcasts_and_events_cross_nodes_exactly_once() {
     }
     // A new subscriber is reachable network-wide within 1 s.
     std::thread::sleep(Duration::from_secs(1));
-    let publisher = iris_client::connect(n4.port).expect("connect");
+    let publisher = iris_client::connect(n6.port).expect("connect");
     for i in 0..25 {
         publisher.publish("news", format!("e{i}")).expect("publish");
     }

@@ -93,7 +93,12 @@ impl Router {
             }
             match m {
                 Destination::Local(_) => u64::from(local_weight(m)),
-                Destination::Remote(r) => r.cluster_load(cluster).map_or(0, |l| u64::from(l.spare.max(1))),
+                // Its report lags by up to one interval, so requests this node has in flight to
+                // it discount it meanwhile.
+                Destination::Remote(r) => r.cluster_load(cluster).map_or(0, |l| {
+                    let members = u64::from(l.members.max(1));
+                    (u64::from(l.spare) * members / (members + r.load() as u64)).max(1)
+                }),
             }
         };
         let weights: Vec<u64> = members.iter().map(weight).collect();
