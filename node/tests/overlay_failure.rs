@@ -8,6 +8,7 @@ use common::overlay::{wait_until, TestNet};
 use common::NodeProc;
 use iris_client::{Bytes, Connection, ErrorKind, ServiceHandler, ServiceLimits};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,10 +73,38 @@ fn a_killed_node_is_routed_around_and_rejoins() {
             (result.map_err(|e| e.kind()), start.elapsed())
         })
     };
+    // Load from several callers while the node dies.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let conn = iris_client::connect(n2.port).expect("connect");
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed, mut slowest) = (0usize, 0usize, Duration::ZERO);
+                while !stop.load(Ordering::SeqCst) {
+                    let start = Instant::now();
+                    match conn.request("svc", "hi", Duration::from_secs(2)) {
+                        Ok(_) => ok += 1,
+                        Err(_) => failed += 1,
+                    }
+                    slowest = slowest.max(start.elapsed());
+                }
+                (ok, failed, slowest)
+            })
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(500));
     let killed = Instant::now();
     n4.kill9();
     let steady = until_steady(&caller, "svc", 20, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    for handle in load {
+        let (ok, failed, slowest) = handle.join().expect("load thread");
+        eprintln!("load thread: {ok} ok, {failed} failed, slowest {slowest:?}");
+        assert!(ok > 0);
+        assert!(slowest < Duration::from_secs(3), "a request hung for {slowest:?}");
+    }
     eprintln!("after kill -9: 20 requests in a row served {steady:?} after the kill");
     let (result, took) = in_flight.join().expect("caller thread");
     assert_eq!(result, Err(ErrorKind::Timeout), "the caller of a request lost with its node gets a timeout");
