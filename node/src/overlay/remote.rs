@@ -161,6 +161,12 @@ impl RemotePeer {
         }
     }
 
+    /// Everything queued so far (tests read it back instead of running a writer).
+    #[cfg(test)]
+    pub(crate) fn take_queued(&self) -> BytesMut {
+        lock(&self.out).buf.split()
+    }
+
     /// Stops accepting messages; the writer flushes what is queued and ends.
     pub fn close(&self) {
         lock(&self.out).closed = true;

@@ -16,6 +16,8 @@ mod tunnels;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_remote;
 
 pub use destination::{ConnId, Destination, DestinationKey, LocalPeer};
 pub use tunnels::{INITIAL_TUNNEL_ALLOWANCE, TUNNEL_CHUNK_LIMIT};
