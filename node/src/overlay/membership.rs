@@ -364,8 +364,17 @@ impl Inner {
                     entry.listen = listen.clone();
                 }
                 let mut addrs = lock(&self.linked_addrs);
-                for a in listen {
-                    addrs.insert(a, node);
+                for a in &listen {
+                    addrs.insert(*a, node);
+                }
+                drop(addrs);
+                // Introduce the newcomer to every other peer (they dial it if they do not know
+                // it yet), so nodes that only know a seed still end up linked to everyone.
+                if !listen.is_empty() {
+                    let intro = Wire::Peers { addrs: listen };
+                    for other in self.all_peers().into_iter().filter(|p| p.node != node) {
+                        other.send_wire(&intro);
+                    }
                 }
             }
             Wire::Peers { addrs } => {
