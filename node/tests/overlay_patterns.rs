@@ -180,6 +180,10 @@ fn tunnels_cross_nodes_in_order_with_end_to_end_backpressure() {
     for _ in 0..sent {
         assert_eq!(remote_end.recv(Some(T)).expect("recv").len(), 1 << 20);
     }
+    // A close on one node reaches the other end on the other node.
+    remote_end.close().expect("close");
+    let err = stalled.recv(Some(T)).expect_err("closed by the other end");
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
 }
 
 fn wait_for_tunnel(member: &Member) -> Tunnel {

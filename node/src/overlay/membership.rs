@@ -35,7 +35,7 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 pub const LINK_DEAD: Duration = Duration::from_millis(2500);
 /// How often changed spare capacity is re-announced.
 pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_millis(500);
-/// Handshakes in progress at once (accepted and dialled); more inbound connections are closed.
+/// Handshakes in progress at once, inbound and outbound each; more inbound connections are closed.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
 /// How long a graceful leave waits for the goodbyes to be flushed.
 const LEAVE_GRACE: Duration = Duration::from_secs(1);
@@ -105,6 +105,8 @@ pub(crate) struct Inner {
     /// newer one.
     announce: Mutex<()>,
     pub(crate) handshakes: Arc<Semaphore>,
+    /// Dials in progress at once (separate from inbound, so strangers cannot stall discovery).
+    dials: Arc<Semaphore>,
     next_link: AtomicU64,
     rejected: AtomicU64,
 }
@@ -156,6 +158,7 @@ impl Overlay {
             linked_addrs: Mutex::default(),
             announce: Mutex::new(()),
             handshakes: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
+            dials: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
             next_link: AtomicU64::new(1),
             rejected: AtomicU64::new(0),
         });
@@ -230,7 +233,7 @@ impl Inner {
     }
 
     async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Option<(LinkReader, LinkWriter, NodeId)> {
-        let permit = self.handshakes.clone().acquire_owned().await.ok()?;
+        let permit = self.dials.clone().acquire_owned().await.ok()?;
         let stream = match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -253,9 +256,16 @@ impl Inner {
         }
     }
 
+    /// Counts and logs a failed handshake: every one of the first 100 at WARN, then every 100th
+    /// (the rest at DEBUG), so a flood of strangers cannot flood the log.
+    #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the MSRV (1.75)
     fn count_rejection(&self, addr: SocketAddr, error: &LinkError, side: &'static str) {
         let total = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
-        warn!(%addr, side, %error, rejected_total = total, "overlay handshake rejected");
+        if total <= 100 || total % 100 == 0 {
+            warn!(%addr, side, %error, rejected_total = total, "overlay handshake rejected");
+        } else {
+            debug!(%addr, side, %error, rejected_total = total, "overlay handshake rejected");
+        }
     }
 
     /// Serves one authenticated link until it ends.

@@ -213,12 +213,56 @@ fn put_addrs(buf: &mut BytesMut, addrs: &[SocketAddr]) {
 }
 
 impl Wire {
-    /// Appends the message, length prefix included, to `buf`.
+    /// Appends the message, length prefix included, to `buf`. The body length is computed first,
+    /// so payloads are copied once, straight into `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
-        let mut body = BytesMut::new();
-        self.encode_body(&mut body);
-        put_varint(buf, body.len() as u64);
-        buf.extend_from_slice(&body);
+        let body_len = self.body_len();
+        put_varint(buf, body_len as u64);
+        buf.reserve(body_len);
+        let start = buf.len();
+        self.encode_body(buf);
+        debug_assert_eq!(buf.len() - start, body_len, "body_len disagrees with encode_body for {self:?}");
+    }
+
+    /// The encoded body's length (opcode included, prefix excluded).
+    fn body_len(&self) -> usize {
+        fn vl(v: u64) -> usize {
+            (((64 - v.leading_zeros()) as usize).max(1)).div_ceil(7)
+        }
+        fn bin(len: usize) -> usize {
+            vl(len as u64) + len
+        }
+        fn addrs(a: &[SocketAddr]) -> usize {
+            let a = &a[..a.len().min(MAX_ADDRS)];
+            vl(a.len() as u64) + a.iter().map(|x| if x.is_ipv4() { 7 } else { 19 }).sum::<usize>()
+        }
+        1 + match self {
+            Wire::Hello { listen, .. } => 16 + addrs(listen),
+            Wire::Heartbeat | Wire::Bye => 0,
+            Wire::Peers { addrs: a } => addrs(a),
+            Wire::Cluster { name, load } => bin(name.len()) + vl(u64::from(load.members)) + vl(u64::from(load.spare)),
+            Wire::Topic { name, .. } => bin(name.len()) + 1,
+            Wire::Request { id, cluster, request, timeout_ms } => {
+                vl(*id) + bin(cluster.len()) + bin(request.len()) + vl(*timeout_ms)
+            }
+            Wire::Reply { id, outcome } => {
+                vl(*id)
+                    + 1
+                    + match outcome {
+                        ReplyOutcome::TimedOut => 0,
+                        ReplyOutcome::Reply(r) => bin(r.len()),
+                        ReplyOutcome::Fault(f) => bin(f.len()),
+                    }
+            }
+            Wire::Broadcast { cluster, message } => bin(cluster.len()) + bin(message.len()),
+            Wire::Publish { topic, event } => bin(topic.len()) + bin(event.len()),
+            Wire::TunInit { build, cluster, timeout_ms } => vl(*build) + bin(cluster.len()) + vl(*timeout_ms),
+            Wire::TunConfirm { build, tunnel } => vl(*build) + vl(*tunnel),
+            Wire::TunFailed { build } => vl(*build),
+            Wire::TunAllow { tunnel, space } => vl(*tunnel) + vl(*space),
+            Wire::TunTransfer { tunnel, size_or_cont, payload } => vl(*tunnel) + vl(*size_or_cont) + bin(payload.len()),
+            Wire::TunClose { tunnel, reason } => vl(*tunnel) + bin(reason.len()),
+        }
     }
 
     fn encode_body(&self, b: &mut BytesMut) {
@@ -475,7 +519,7 @@ mod tests {
 
     #[test]
     fn every_message_round_trips_and_lengths_are_bounded() {
-        let limits = WireLimits { max_body: 1024 };
+        let limits = WireLimits { max_body: 4096 };
         let msgs = vec![
             Wire::Hello { node: NodeId(7), listen: vec!["127.0.0.2:9".parse().unwrap(), "[::1]:8".parse().unwrap()] },
             Wire::Heartbeat,
@@ -487,6 +531,15 @@ mod tests {
             Wire::Reply { id: 2, outcome: ReplyOutcome::TimedOut },
             Wire::TunTransfer { tunnel: 3, size_or_cont: 0, payload: Bytes::from_static(b"abc") },
             Wire::TunClose { tunnel: 3, reason: "".into() },
+            Wire::TunTransfer { tunnel: u64::MAX, size_or_cont: 1 << 35, payload: Bytes::from(vec![1u8; 300]) },
+            Wire::TunInit { build: 128, cluster: "c".into(), timeout_ms: 16384 },
+            Wire::TunConfirm { build: 127, tunnel: 0 },
+            Wire::TunFailed { build: 1 << 21 },
+            Wire::TunAllow { tunnel: 5, space: 4 << 20 },
+            Wire::Broadcast { cluster: "b".into(), message: Bytes::from_static(b"m") },
+            Wire::Publish { topic: "t".into(), event: Bytes::from(vec![0u8; 200]) },
+            Wire::Peers { addrs: vec!["10.1.2.3:4".parse().unwrap()] },
+            Wire::Reply { id: 3, outcome: ReplyOutcome::Reply(Bytes::from_static(b"ok")) },
         ];
         let mut buf = BytesMut::new();
         for m in &msgs {

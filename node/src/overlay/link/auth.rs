@@ -98,7 +98,7 @@ pub(super) async fn run(stream: TcpStream, role: Role, creds: &Credentials) -> R
     }
     let hash = hs.get_handshake_hash().to_vec();
     let transport = Arc::new(hs.into_stateless_transport_mode()?);
-    let mut link_writer = LinkWriter { writer, transport: transport.clone(), nonce: 0, out: Vec::new() };
+    let mut link_writer = LinkWriter { writer, transport: transport.clone(), nonce: 0 };
     let mut link_reader = LinkReader { reader, transport, nonce: 0, cipher: Vec::new() };
 
     // Proof of the network key, bound to this handshake and this node id.

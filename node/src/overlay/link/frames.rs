@@ -72,7 +72,6 @@ pub struct LinkWriter {
     pub(super) writer: OwnedWriteHalf,
     pub(super) transport: Arc<StatelessTransportState>,
     pub(super) nonce: u64,
-    pub(super) out: Vec<u8>,
 }
 
 impl LinkWriter {
@@ -99,7 +98,6 @@ impl LinkWriter {
 
     /// Writes octets as they are (already sealed; tests use it to replay or tamper).
     pub async fn write_raw(&mut self, data: &[u8]) -> Result<(), LinkError> {
-        self.out.clear();
         self.writer.write_all(data).await?;
         Ok(())
     }
