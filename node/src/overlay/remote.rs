@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 /// and requests prefer other destinations.
 pub const LINK_HIGH_WATER: usize = 16 * 1024 * 1024;
 
+/// A link whose queued output exceeds this is dropped ("link output overflow"): the other node
+/// stopped reading while must-deliver traffic (replies, tunnel frames, announcements) piled up.
+pub const LINK_HARD_LIMIT: usize = 256 * 1024 * 1024;
+
 /// Identifies one link (unique for the node's lifetime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkId(pub u64);
@@ -97,6 +101,13 @@ impl RemotePeer {
         }
         let was_empty = out.buf.is_empty();
         msg.encode(&mut out.buf);
+        if out.buf.len() > LINK_HARD_LIMIT {
+            out.buf = BytesMut::new();
+            drop(out);
+            tracing::warn!(node = %self.node, link = self.link.0, "link output overflow: the node does not read; dropping the link");
+            self.close();
+            return;
+        }
         drop(out);
         if was_empty {
             self.ready.notify_one();
