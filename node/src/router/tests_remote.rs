@@ -127,3 +127,80 @@ async fn losing_a_link_answers_callers_and_forgets_the_node() {
     assert!(router.local_topics().is_empty());
     assert!(other.is_closed());
 }
+
+#[tokio::test]
+async fn a_tunnel_built_by_another_node_maps_ids_and_credit_per_hop() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    let other = remote(1);
+    // Nobody here: the construction fails at once.
+    router.remote_message(&other, Wire::TunInit { build: 40, cluster: svc(), timeout_ms: 60_000 });
+    assert_eq!(sent(&other), vec![Wire::TunFailed { build: 40 }]);
+
+    let member = peer(3, Some("svc"));
+    router.attach(&member);
+    router.remote_message(&other, Wire::TunInit { build: 41, cluster: svc(), timeout_ms: 60_000 });
+    let build_id = match frames(&member).as_slice() {
+        [NodeFrame::TunInit { build_id, .. }] => *build_id,
+        other => panic!("{other:?}"),
+    };
+    router.tunnel_confirm(&member, build_id, 7).expect("confirm");
+    let key = match sent(&other).as_slice() {
+        [Wire::TunConfirm { build: 41, tunnel }, Wire::TunAllow { tunnel: 41, space }] => {
+            assert_eq!(*space, INITIAL_TUNNEL_ALLOWANCE);
+            *tunnel
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(frames(&member), vec![NodeFrame::TunAllow { tunnel_id: 7, space: INITIAL_TUNNEL_ALLOWANCE }]);
+    // Data from the other node waits for the member's credit, then is granted back hop by hop.
+    router.remote_message(&other, Wire::TunTransfer { tunnel: key, size_or_cont: 3, payload: Bytes::from_static(b"abc") });
+    assert!(frames(&member).is_empty(), "the member granted nothing yet");
+    router.tunnel_allow(&member, 7, 100);
+    assert_eq!(frames(&member), vec![NodeFrame::TunTransfer { tunnel_id: 7, size_or_cont: 3, payload: Bytes::from_static(b"abc") }]);
+    assert_eq!(sent(&other), vec![Wire::TunAllow { tunnel: 41, space: 3 }]);
+    // Data from the member waits for the other node's credit.
+    router.tunnel_transfer(&member, 7, 2, Bytes::from_static(b"hi")).expect("transfer");
+    assert!(sent(&other).is_empty(), "the other node granted nothing yet");
+    router.remote_message(&other, Wire::TunAllow { tunnel: key, space: INITIAL_TUNNEL_ALLOWANCE });
+    assert_eq!(sent(&other), vec![Wire::TunTransfer { tunnel: 41, size_or_cont: 2, payload: Bytes::from_static(b"hi") }]);
+    assert_eq!(frames(&member), vec![NodeFrame::TunAllow { tunnel_id: 7, space: 2 }]);
+    // A close on either side reaches the other with the ids of the receiver.
+    router.tunnel_close(&member, 7);
+    assert_eq!(sent(&other), vec![Wire::TunClose { tunnel: 41, reason: "".into() }]);
+}
+
+#[tokio::test]
+async fn a_tunnel_to_another_node_opens_on_its_confirmation() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    let other = remote(1);
+    announce(&router, &other, 1, 16);
+    let caller = peer(2, None);
+    router.tunnel_init(&caller, 5, &svc(), 60_000).expect("init");
+    let build = match sent(&other).as_slice() {
+        [Wire::TunInit { build, cluster, timeout_ms: 60_000 }] if *cluster == svc() => *build,
+        other => panic!("{other:?}"),
+    };
+    router.remote_message(&other, Wire::TunConfirm { build, tunnel: 90 });
+    assert_eq!(
+        frames(&caller),
+        vec![
+            NodeFrame::TunConfirm { tunnel_id: 5, chunk_limit: Some(TUNNEL_CHUNK_LIMIT) },
+            NodeFrame::TunAllow { tunnel_id: 5, space: INITIAL_TUNNEL_ALLOWANCE }
+        ]
+    );
+    assert_eq!(sent(&other), vec![Wire::TunAllow { tunnel: 90, space: INITIAL_TUNNEL_ALLOWANCE }]);
+    // No credit from the other node yet: even a continuation waits.
+    router.tunnel_transfer(&caller, 5, 0, Bytes::from_static(b"c")).expect("transfer");
+    assert!(sent(&other).is_empty());
+    router.remote_message(&other, Wire::TunAllow { tunnel: build, space: 10 });
+    assert_eq!(sent(&other), vec![Wire::TunTransfer { tunnel: 90, size_or_cont: 0, payload: Bytes::from_static(b"c") }]);
+    assert_eq!(frames(&caller), vec![NodeFrame::TunAllow { tunnel_id: 5, space: 1 }]);
+    // The other node closes: the caller hears it.
+    router.remote_message(&other, Wire::TunClose { tunnel: build, reason: "".into() });
+    assert_eq!(frames(&caller), vec![NodeFrame::TunClose { tunnel_id: 5, reason: "".into() }]);
+    // A late confirmation for an abandoned construction is answered with a close.
+    router.remote_message(&other, Wire::TunConfirm { build: 999, tunnel: 91 });
+    assert!(matches!(sent(&other).as_slice(), [Wire::TunClose { tunnel: 91, .. }]));
+}
