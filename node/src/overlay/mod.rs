@@ -8,6 +8,8 @@
 //! | `membership` | node ids, the live links, state exchange, heartbeats, duplicate links |
 //! | `discovery` | rate-limited range probing, seeds, DNS seeds |
 //! | `routing` | the [`routing::Routing`] abstraction (phase 1: everyone is one hop away) |
+//! | `pastry` | Pastry routing table + leaf set behind the same trait (not wired in yet) |
+//! | `sim` (tests) | deterministic routing simulation, 200 nodes in CI, 10,000 on demand |
 //! | `remote` | [`remote::RemotePeer`], the router's `Destination::Remote` |
 //! | `cidr`, `netif` | address ranges, the host's interfaces (defaults) |
 
@@ -16,9 +18,13 @@ pub mod discovery;
 pub mod link;
 pub mod membership;
 pub mod netif;
+pub mod pastry;
 pub mod remote;
 pub mod routing;
 pub mod wire;
+
+#[cfg(test)]
+mod sim;
 
 pub use cidr::{Cidr, CidrError};
 pub use membership::{NodeId, Overlay, OverlayError};
