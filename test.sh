@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# Network safety: every iris node started by any test refuses an overlay that could send a
+# packet beyond loopback (see `iris --help`), whatever flags the test passed.
+export IRIS_LOOPBACK_ONLY=1
+
 echo "==> cargo build --workspace"
 cargo build --workspace --all-targets
 

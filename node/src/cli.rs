@@ -112,6 +112,40 @@ pub enum ConfigError {
     /// `--max-message` was too small to be useful.
     #[error("--max-message must be at least 1024 bytes, got {0}")]
     MaxMessage(usize),
+    /// `IRIS_LOOPBACK_ONLY` is set and an overlay address or range reaches beyond loopback.
+    #[error("IRIS_LOOPBACK_ONLY is set, but {0} is not confined to loopback (pass --listen 127.0.0.X:PORT and --discover 127.0.0.0/24, or --no-discover with loopback --seed addresses)")]
+    NotLoopback(String),
+}
+
+/// Set (to anything) in test and CI environments: the node then refuses to start an overlay that
+/// could send a packet beyond loopback, instead of trusting every test to pass the right flags.
+pub const LOOPBACK_ONLY_VAR: &str = "IRIS_LOOPBACK_ONLY";
+
+/// With [`LOOPBACK_ONLY_VAR`] set, checks that nothing in `overlay` reaches past loopback.
+fn check_loopback_only(overlay: &OverlayConfig) -> Result<(), ConfigError> {
+    if std::env::var_os(LOOPBACK_ONLY_VAR).is_none_or(|v| v.is_empty()) {
+        return Ok(());
+    }
+    for addr in &overlay.listen {
+        if !addr.ip().is_loopback() {
+            return Err(ConfigError::NotLoopback(format!("listen address {addr}")));
+        }
+    }
+    for range in &overlay.discover {
+        if !(range.nth(0).is_loopback() && range.nth(range.len().saturating_sub(1)).is_loopback()) {
+            return Err(ConfigError::NotLoopback(format!("discovery range {range}")));
+        }
+    }
+    for seed in &overlay.seeds {
+        let host = seed.rsplit_once(':').map_or(seed.as_str(), |(h, _)| h).trim_matches(|c| c == '[' || c == ']');
+        if !host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+            return Err(ConfigError::NotLoopback(format!("seed {seed}")));
+        }
+    }
+    if let Some(name) = overlay.seed_dns.first() {
+        return Err(ConfigError::NotLoopback(format!("DNS seed {name}")));
+    }
+    Ok(())
 }
 
 impl RunArgs {
@@ -137,7 +171,11 @@ impl RunArgs {
         // A real network gets an overlay; a sandbox never does (no listening, no discovery).
         let overlay = match identity {
             Identity::Dev { .. } => None,
-            Identity::Network { .. } => Some(self.overlay_config()?),
+            Identity::Network { .. } => {
+                let overlay = self.overlay_config()?;
+                check_loopback_only(&overlay)?;
+                Some(overlay)
+            }
         };
         Ok(Config {
             identity,

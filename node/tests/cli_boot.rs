@@ -77,3 +77,48 @@ fn two_nodes_cannot_share_a_port_but_each_reports_its_own() {
     assert!(!out.status.success(), "a second node on a used port must fail");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
 }
+
+#[test]
+fn loopback_only_mode_refuses_an_overlay_that_could_leave_loopback() {
+    let key = temp("guard.pem");
+    assert!(iris(&["keygen", "--out", key.to_str().expect("utf8")]).status.success());
+    let key = key.to_str().expect("utf8").to_string();
+    let guarded = |extra: &[&str]| {
+        let mut args = vec!["--net", "guard", "--rsa", key.as_str(), "--port", "0"];
+        args.extend_from_slice(extra);
+        // Every refused case fails while validating flags, before any socket exists.
+        Command::new(env!("CARGO_BIN_EXE_iris"))
+            .args(&args)
+            .env("IRIS_LOOPBACK_ONLY", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run iris")
+    };
+    for refused in [
+        &[][..],                                                        // defaults: the host's real interfaces
+        &["--listen", "127.0.0.2:0", "--discover", "10.0.0.0/24"][..],
+        &["--listen", "127.0.0.2:0", "--no-discover", "--seed", "192.0.2.1:55556"][..],
+        &["--listen", "127.0.0.2:0", "--no-discover", "--seed", "example.org:55556"][..],
+        &["--listen", "127.0.0.2:0", "--no-discover", "--seed-dns", "iris.example.org"][..],
+    ] {
+        let out = guarded(refused);
+        assert!(!out.status.success(), "{refused:?} must be refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("IRIS_LOOPBACK_ONLY"), "{refused:?}: {stderr}");
+    }
+    // A loopback-confined overlay still starts (and prints its boot line).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
+        .args(["--net", "guard", "--rsa", &key, "--port", "0", "--listen", "127.0.0.1:0", "--discover", "127.0.0.0/24"])
+        .env("IRIS_LOOPBACK_ONLY", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn iris");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("boot line");
+    assert!(line.starts_with("iris relay listening on port "), "{line:?}");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
+    assert!(child.wait().expect("wait").success());
+    let _ = std::fs::remove_file(&key);
+}
