@@ -8,6 +8,9 @@ cd "$(dirname "$0")"
 # packet beyond loopback (see `iris --help`), whatever flags the test passed.
 export IRIS_LOOPBACK_ONLY=1
 
+echo "==> cargo fmt --check (rustfmt.toml)"
+cargo fmt --all -- --check
+
 echo "==> cargo build --workspace"
 cargo build --workspace --all-targets
 

@@ -20,7 +20,8 @@ fn main() -> iris_client::Result<()> {
     let reply = conn.request("echo", "hello", Duration::from_secs(1))?;
     println!("reply: {}", String::from_utf8_lossy(&reply));
 
-    conn.subscribe("news", |event: Bytes| println!("event: {event:?}"), TopicLimits::default())?;
+    let on_event = |event: Bytes| println!("event: {event:?}");
+    conn.subscribe("news", on_event, TopicLimits::default())?;
     conn.publish("news", "iris is up")?;
 
     conn.close()?;
