@@ -20,8 +20,16 @@ impl Conn {
     fn attach(port: u16, cluster: &str) -> Conn {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        let mut conn = Conn { stream, buf: BytesMut::new(), out: BytesMut::new() };
-        conn.queue(&ClientFrame::Init { magic: CLIENT_MAGIC.into(), version: PROTOCOL_VERSION.into(), cluster: cluster.into() });
+        let mut conn = Conn {
+            stream,
+            buf: BytesMut::new(),
+            out: BytesMut::new(),
+        };
+        conn.queue(&ClientFrame::Init {
+            magic: CLIENT_MAGIC.into(),
+            version: PROTOCOL_VERSION.into(),
+            cluster: cluster.into(),
+        });
         conn.flush();
         assert!(matches!(conn.recv(), NodeFrame::Init { .. }));
         conn
@@ -54,7 +62,9 @@ impl Conn {
 fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let node = runtime.block_on(iris_node::Node::start(iris_node::Config::dev(0))).expect("start");
+    let node = runtime
+        .block_on(iris_node::Node::start(iris_node::Config::dev(0)))
+        .expect("start");
     let port = node.relay_port();
 
     // Members answer every request with its payload.
@@ -62,9 +72,14 @@ fn main() {
         let mut member = Conn::attach(port, "echo");
         std::thread::spawn(move || {
             while let Some(frame) = member.next() {
-                let NodeFrame::Request { id, request, .. } = frame else { continue };
-            member.queue(&ClientFrame::Reply { id, result: Ok(request) });
-            // Reply in batches when more requests are already buffered.
+                let NodeFrame::Request { id, request, .. } = frame else {
+                    continue;
+                };
+                member.queue(&ClientFrame::Reply {
+                    id,
+                    result: Ok(request),
+                });
+                // Reply in batches when more requests are already buffered.
                 if member.buf.is_empty() {
                     member.flush();
                 }
@@ -80,7 +95,12 @@ fn main() {
     let started = Instant::now();
     while Instant::now() < deadline {
         while sent - done < window {
-            caller.queue(&ClientFrame::Request { id: sent, cluster: "echo".into(), request: payload.clone(), timeout_ms: 10_000 });
+            caller.queue(&ClientFrame::Request {
+                id: sent,
+                cluster: "echo".into(),
+                request: payload.clone(),
+                timeout_ms: 10_000,
+            });
             sent += 1;
         }
         caller.flush();
@@ -90,7 +110,10 @@ fn main() {
         }
     }
     let rate = done as f64 / started.elapsed().as_secs_f64();
-    println!("request/reply: {done} in {:?} = {rate:.0}/s (64-octet payloads, window {window})", started.elapsed());
+    println!(
+        "request/reply: {done} in {:?} = {rate:.0}/s (64-octet payloads, window {window})",
+        started.elapsed()
+    );
 
     // Publish to 2 subscribers.
     let mut subscribers: Vec<Conn> = (0..2).map(|_| Conn::attach(port, "")).collect();
@@ -104,7 +127,9 @@ fn main() {
         .map(|mut s| {
             std::thread::spawn(move || {
                 let mut n = 0u64;
-                s.stream.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+                s.stream
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .expect("timeout");
                 loop {
                     if let Some(frame) = decode_node_frame(&mut s.buf, &Limits::default()).expect("valid") {
                         assert!(matches!(frame, NodeFrame::Publish { .. }));
@@ -125,7 +150,10 @@ fn main() {
     let mut published = 0u64;
     while started.elapsed() < Duration::from_secs(seconds) {
         for _ in 0..256 {
-            publisher.queue(&ClientFrame::Publish { topic: "t".into(), event: payload.clone() });
+            publisher.queue(&ClientFrame::Publish {
+                topic: "t".into(),
+                event: payload.clone(),
+            });
         }
         publisher.flush();
         published += 256;

@@ -25,8 +25,14 @@ impl ServiceHandler for Echo {
 
 fn config(key: &rsa::RsaPrivateKey, host: u8, seed: u8, port: u16) -> Config {
     Config {
-        identity: Identity::Network { network: "overlay-bench".into(), key: Box::new(key.clone()) },
-        relay: RelayConfig { port: 0, ..RelayConfig::default() },
+        identity: Identity::Network {
+            network: "overlay-bench".into(),
+            key: Box::new(key.clone()),
+        },
+        relay: RelayConfig {
+            port: 0,
+            ..RelayConfig::default()
+        },
         overlay: Some(OverlayConfig {
             listen: vec![format!("127.0.0.{host}:{port}").parse().expect("addr")],
             discover: vec![],
@@ -50,15 +56,21 @@ fn main() {
     let key_path = args.next().expect("usage: overlay_load KEY.pem [seconds]");
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
     let key = iris_node::keys::load_private_key(std::path::Path::new(&key_path)).expect("key");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (a, b) = runtime.block_on(async {
         let a = iris_node::Node::start(config(&key, 2, 3, port)).await.expect("node a");
         let b = iris_node::Node::start(config(&key, 3, 2, port)).await.expect("node b");
         (a, b)
     });
-    let _local = iris_client::register(a.relay_port(), "local", Arc::new(Echo), ServiceLimits::default()).expect("register");
-    let _remote = iris_client::register(b.relay_port(), "remote", Arc::new(Echo), ServiceLimits::default()).expect("register");
+    let _local =
+        iris_client::register(a.relay_port(), "local", Arc::new(Echo), ServiceLimits::default()).expect("register");
+    let _remote =
+        iris_client::register(b.relay_port(), "remote", Arc::new(Echo), ServiceLimits::default()).expect("register");
     let caller = iris_client::connect(a.relay_port()).expect("connect");
     let start = Instant::now();
     while caller.request("remote", "x", Duration::from_millis(200)).is_err() {
@@ -81,7 +93,10 @@ fn main() {
                 tokio::spawn(async move {
                     let mut n = 0usize;
                     while Instant::now() < deadline {
-                        caller.request_async("remote", "x", Duration::from_secs(5)).await.expect("reply");
+                        caller
+                            .request_async("remote", "x", Duration::from_secs(5))
+                            .await
+                            .expect("reply");
                         n += 1;
                     }
                     n
@@ -94,7 +109,10 @@ fn main() {
         }
         total
     });
-    println!("cross-node requests, 128 in flight: {:.0}/s", done as f64 / seconds as f64);
+    println!(
+        "cross-node requests, 128 in flight: {:.0}/s",
+        done as f64 / seconds as f64
+    );
 
     // Tunnel throughput across the encrypted link.
     let tunnel = caller.tunnel("remote", Duration::from_secs(5)).expect("tunnel");
@@ -105,7 +123,10 @@ fn main() {
         tunnel.send(chunk.clone(), Some(Duration::from_secs(10))).expect("send");
         sent += chunk.len() as u64;
     }
-    println!("tunnel across nodes: {:.2} GB/s (1 MiB messages)", sent as f64 / start.elapsed().as_secs_f64() / 1e9);
+    println!(
+        "tunnel across nodes: {:.2} GB/s (1 MiB messages)",
+        sent as f64 / start.elapsed().as_secs_f64() / 1e9
+    );
     let _ = tunnel.close();
     runtime.block_on(async {
         a.shutdown().await;

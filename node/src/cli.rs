@@ -1,10 +1,10 @@
 //! Command line parsing: turns arguments into a [`Config`] or a key generation job.
 
 use crate::config::{Config, Identity, OverlayConfig, RelayConfig, DEFAULT_OVERLAY_PORT, DEFAULT_RELAY_PORT};
-use crate::overlay::{netif, Cidr, CidrError};
-use std::net::{IpAddr, SocketAddr};
 use crate::keys::{self, KeyError};
+use crate::overlay::{netif, Cidr, CidrError};
 use clap::{Args, Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,7 +14,9 @@ use std::time::Duration;
 /// Applications attach over TCP on the loopback interface (relay protocol v1).
 #[derive(Debug, Parser)]
 #[command(name = "iris", version, args_conflicts_with_subcommands = true)]
-#[command(after_help = "Examples:\n  iris --dev                          one-node sandbox, random network name\n  iris --net acme --rsa acme.pem      join the network \"acme\"\n  iris keygen --out acme.pem          create a network key")]
+#[command(
+    after_help = "Examples:\n  iris --dev                          one-node sandbox, random network name\n  iris --net acme --rsa acme.pem      join the network \"acme\"\n  iris keygen --out acme.pem          create a network key"
+)]
 pub struct Cli {
     /// Node settings (ignored with a subcommand).
     #[command(flatten)]
@@ -137,7 +139,10 @@ fn check_loopback_only(overlay: &OverlayConfig) -> Result<(), ConfigError> {
         }
     }
     for seed in &overlay.seeds {
-        let host = seed.rsplit_once(':').map_or(seed.as_str(), |(h, _)| h).trim_matches(|c| c == '[' || c == ']');
+        let host = seed
+            .rsplit_once(':')
+            .map_or(seed.as_str(), |(h, _)| h)
+            .trim_matches(|c| c == '[' || c == ']');
         if !host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
             return Err(ConfigError::NotLoopback(format!("seed {seed}")));
         }
@@ -157,7 +162,10 @@ impl RunArgs {
                 if net.trim().is_empty() {
                     return Err(ConfigError::EmptyNetwork);
                 }
-                Identity::Network { network: net.clone(), key: Box::new(keys::load_private_key(rsa)?) }
+                Identity::Network {
+                    network: net.clone(),
+                    key: Box::new(keys::load_private_key(rsa)?),
+                }
             }
             _ => return Err(ConfigError::NoNetwork),
         };
@@ -179,7 +187,11 @@ impl RunArgs {
         };
         Ok(Config {
             identity,
-            relay: RelayConfig { port: self.port, max_message: self.max_message, handshake_timeout },
+            relay: RelayConfig {
+                port: self.port,
+                max_message: self.max_message,
+                handshake_timeout,
+            },
             overlay,
         })
     }
@@ -209,7 +221,10 @@ impl RunArgs {
                 discover.push(value.parse::<Cidr>()?);
             }
             if discover.is_empty() {
-                discover = listen.iter().filter_map(|a| netif::default_range(a.ip(), &interfaces)).collect();
+                discover = listen
+                    .iter()
+                    .filter_map(|a| netif::default_range(a.ip(), &interfaces))
+                    .collect();
                 discover.dedup();
             }
         }
@@ -233,5 +248,9 @@ fn parse_listen(value: &str) -> Option<SocketAddr> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Some(addr);
     }
-    value.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, DEFAULT_OVERLAY_PORT))
+    value
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, DEFAULT_OVERLAY_PORT))
 }

@@ -23,7 +23,14 @@ pub struct Config {
 impl Config {
     /// A one-node sandbox with a random network name, listening on `port` (0 = any free port).
     pub fn dev(port: u16) -> Config {
-        Config { identity: Identity::dev(), relay: RelayConfig { port, ..RelayConfig::default() }, overlay: None }
+        Config {
+            identity: Identity::dev(),
+            relay: RelayConfig {
+                port,
+                ..RelayConfig::default()
+            },
+            overlay: None,
+        }
     }
 }
 
@@ -48,7 +55,9 @@ pub enum Identity {
 impl Identity {
     /// A dev identity with a fresh random network name.
     pub fn dev() -> Identity {
-        Identity::Dev { network: format!("dev-{:016x}", random_u64()) }
+        Identity::Dev {
+            network: format!("dev-{:016x}", random_u64()),
+        }
     }
 
     /// The network name.
@@ -64,9 +73,11 @@ impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Identity::Dev { network } => f.debug_struct("Dev").field("network", network).finish(),
-            Identity::Network { network, .. } => {
-                f.debug_struct("Network").field("network", network).field("key", &"<redacted>").finish()
-            }
+            Identity::Network { network, .. } => f
+                .debug_struct("Network")
+                .field("network", network)
+                .field("key", &"<redacted>")
+                .finish(),
         }
     }
 }

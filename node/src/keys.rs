@@ -39,7 +39,10 @@ pub enum KeyError {
 
 /// Loads and validates a PKCS#1 RSA private key from a PEM or DER file.
 pub fn load_private_key(path: &Path) -> Result<RsaPrivateKey, KeyError> {
-    let data = std::fs::read(path).map_err(|source| KeyError::Read { path: path.into(), source })?;
+    let data = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.into(),
+        source,
+    })?;
     let key = parse_private_key(&data).ok_or_else(|| KeyError::NotAKey { path: path.into() })?;
     check_key(&key, path)?;
     Ok(key)
@@ -59,9 +62,16 @@ fn parse_private_key(data: &[u8]) -> Option<RsaPrivateKey> {
 pub fn check_key(key: &RsaPrivateKey, path: &Path) -> Result<(), KeyError> {
     let bits = key.n().bits();
     if bits < MIN_KEY_BITS {
-        return Err(KeyError::TooSmall { path: path.into(), bits, min: MIN_KEY_BITS });
+        return Err(KeyError::TooSmall {
+            path: path.into(),
+            bits,
+            min: MIN_KEY_BITS,
+        });
     }
-    key.validate().map_err(|e| KeyError::Invalid { path: path.into(), reason: e.to_string() })
+    key.validate().map_err(|e| KeyError::Invalid {
+        path: path.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Generates a fresh private key of `bits` bits from the operating system's random source.
@@ -77,7 +87,9 @@ pub fn generate_private_key(bits: usize) -> Result<RsaPrivateKey, KeyError> {
 /// Refuses to overwrite an existing file: losing a network key is not recoverable.
 pub fn write_private_key_pem(key: &RsaPrivateKey, path: &Path) -> Result<(), KeyError> {
     use std::io::Write;
-    let pem = key.to_pkcs1_pem(LineEnding::LF).map_err(|e| KeyError::Generate(e.to_string()))?;
+    let pem = key
+        .to_pkcs1_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -85,7 +97,10 @@ pub fn write_private_key_pem(key: &RsaPrivateKey, path: &Path) -> Result<(), Key
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let write_err = |source| KeyError::Write { path: path.into(), source };
+    let write_err = |source| KeyError::Write {
+        path: path.into(),
+        source,
+    };
     let mut file = options.open(path).map_err(write_err)?;
     file.write_all(pem.as_bytes()).map_err(write_err)?;
     file.sync_all().map_err(write_err)

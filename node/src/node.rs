@@ -58,7 +58,14 @@ impl Node {
             max_message = config.relay.max_message,
             "iris node started"
         );
-        Ok(Node { config, port, router, relay, overlay, tasks })
+        Ok(Node {
+            config,
+            port,
+            router,
+            relay,
+            overlay,
+            tasks,
+        })
     }
 
     /// The relay's TCP port (useful when started with port 0).
@@ -99,8 +106,14 @@ impl Node {
             overlay.leave().await;
         }
         self.relay.shutdown.trigger();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.relay.tracker.idle()).await.is_err() {
-            tracing::warn!(left = self.relay.tracker.live(), "some connections did not finish closing");
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.relay.tracker.idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.relay.tracker.live(),
+                "some connections did not finish closing"
+            );
         }
         for task in &self.tasks {
             task.abort();

@@ -62,7 +62,10 @@ impl OsSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            Ok(OsSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+            Ok(OsSignals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
         #[cfg(not(unix))]
         {

@@ -7,7 +7,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn iris(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_iris")).args(args).stdin(Stdio::null()).output().expect("run iris")
+    Command::new(env!("CARGO_BIN_EXE_iris"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run iris")
 }
 
 fn temp(name: &str) -> std::path::PathBuf {
@@ -27,8 +31,15 @@ fn keygen_then_boot_on_a_named_network() {
     assert!(!iris(&["keygen", "--out", key.to_str().expect("utf8")]).status.success());
     // Overlay confined to loopback, no probing: tests never touch a real interface.
     let mut node = NodeProc::start(&[
-        "--net", "acme", "--rsa", key.to_str().expect("utf8"), "--port", "0",
-        "--listen", "127.0.0.1:0", "--no-discover",
+        "--net",
+        "acme",
+        "--rsa",
+        key.to_str().expect("utf8"),
+        "--port",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-discover",
     ]);
     let _client = node.attach("svc");
     node.sigterm();
@@ -51,7 +62,12 @@ fn a_network_needs_a_usable_key() {
 
 #[test]
 fn a_network_choice_is_required() {
-    for args in [&[][..], &["--port", "0"][..], &["--net", "acme"][..], &["--dev", "--net", "acme"][..]] {
+    for args in [
+        &[][..],
+        &["--port", "0"][..],
+        &["--net", "acme"][..],
+        &["--dev", "--net", "acme"][..],
+    ] {
         let out = iris(args);
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(out.stdout.is_empty(), "{args:?} printed a boot line");
@@ -65,7 +81,15 @@ fn help_describes_the_modes() {
     let out = iris(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["--dev", "--net", "--rsa", "--port", "--max-message", "--handshake-timeout", "keygen"] {
+    for word in [
+        "--dev",
+        "--net",
+        "--rsa",
+        "--port",
+        "--max-message",
+        "--handshake-timeout",
+        "keygen",
+    ] {
         assert!(help.contains(word), "help lacks {word}");
     }
 }
@@ -95,11 +119,23 @@ fn loopback_only_mode_refuses_an_overlay_that_could_leave_loopback() {
             .expect("run iris")
     };
     for refused in [
-        &[][..],                                                        // defaults: the host's real interfaces
+        &[][..], // defaults: the host's real interfaces
         &["--listen", "127.0.0.2:0", "--discover", "10.0.0.0/24"][..],
         &["--listen", "127.0.0.2:0", "--no-discover", "--seed", "192.0.2.1:55556"][..],
-        &["--listen", "127.0.0.2:0", "--no-discover", "--seed", "example.org:55556"][..],
-        &["--listen", "127.0.0.2:0", "--no-discover", "--seed-dns", "iris.example.org"][..],
+        &[
+            "--listen",
+            "127.0.0.2:0",
+            "--no-discover",
+            "--seed",
+            "example.org:55556",
+        ][..],
+        &[
+            "--listen",
+            "127.0.0.2:0",
+            "--no-discover",
+            "--seed-dns",
+            "iris.example.org",
+        ][..],
     ] {
         let out = guarded(refused);
         assert!(!out.status.success(), "{refused:?} must be refused");
@@ -108,7 +144,18 @@ fn loopback_only_mode_refuses_an_overlay_that_could_leave_loopback() {
     }
     // A loopback-confined overlay still starts (and prints its boot line).
     let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
-        .args(["--net", "guard", "--rsa", &key, "--port", "0", "--listen", "127.0.0.1:0", "--discover", "127.0.0.0/24"])
+        .args([
+            "--net",
+            "guard",
+            "--rsa",
+            &key,
+            "--port",
+            "0",
+            "--listen",
+            "127.0.0.1:0",
+            "--discover",
+            "127.0.0.0/24",
+        ])
         .env("IRIS_LOOPBACK_ONLY", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -116,9 +163,17 @@ fn loopback_only_mode_refuses_an_overlay_that_could_leave_loopback() {
         .spawn()
         .expect("spawn iris");
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("boot line");
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("boot line");
     assert!(line.starts_with("iris relay listening on port "), "{line:?}");
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
     assert!(child.wait().expect("wait").success());
     let _ = std::fs::remove_file(&key);
 }

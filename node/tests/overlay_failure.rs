@@ -29,9 +29,11 @@ fn register(node: &NodeProc, cluster: &str, name: &'static str) -> iris_client::
 }
 
 fn served_by(caller: &Connection, cluster: &str, name: &str, within: Duration) -> Duration {
-    wait_until(within, &format!("{cluster} served by {name}"), || {
-        matches!(caller.request(cluster, "hi", Duration::from_millis(300)), Ok(r) if r == name.as_bytes())
-    })
+    wait_until(
+        within,
+        &format!("{cluster} served by {name}"),
+        || matches!(caller.request(cluster, "hi", Duration::from_millis(300)), Ok(r) if r == name.as_bytes()),
+    )
 }
 
 /// Time until `n` requests in a row succeed.
@@ -39,7 +41,10 @@ fn until_steady(caller: &Connection, cluster: &str, n: usize, within: Duration) 
     let start = Instant::now();
     let mut streak = 0;
     while streak < n {
-        assert!(start.elapsed() < within, "{cluster} not steadily served within {within:?}");
+        assert!(
+            start.elapsed() < within,
+            "{cluster} not steadily served within {within:?}"
+        );
         match caller.request(cluster, "hi", Duration::from_millis(500)) {
             Ok(_) => streak += 1,
             Err(_) => streak = 0,
@@ -49,7 +54,11 @@ fn until_steady(caller: &Connection, cluster: &str, n: usize, within: Duration) 
 }
 
 fn signal(node: &NodeProc, sig: &str) {
-    assert!(Command::new("kill").args([sig, &node.pid().to_string()]).status().expect("kill").success());
+    assert!(Command::new("kill")
+        .args([sig, &node.pid().to_string()])
+        .status()
+        .expect("kill")
+        .success());
 }
 
 #[test]
@@ -107,8 +116,15 @@ fn a_killed_node_is_routed_around_and_rejoins() {
     }
     eprintln!("after kill -9: 20 requests in a row served {steady:?} after the kill");
     let (result, took) = in_flight.join().expect("caller thread");
-    assert_eq!(result, Err(ErrorKind::Timeout), "the caller of a request lost with its node gets a timeout");
-    assert!(took < Duration::from_secs(10), "the lost request ended after {took:?}, not at its 60 s deadline");
+    assert_eq!(
+        result,
+        Err(ErrorKind::Timeout),
+        "the caller of a request lost with its node gets a timeout"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "the lost request ended after {took:?}, not at its 60 s deadline"
+    );
     assert!(killed.elapsed() < Duration::from_secs(15));
 
     // The node restarts (new id, same address) and rejoins.
@@ -145,7 +161,9 @@ fn a_hung_node_is_detected_by_heartbeats_and_a_leaving_node_at_once() {
     let mut n3 = n3;
     n3.sigterm();
     assert!(n3.wait_exit(Duration::from_secs(10)).success());
-    let err = caller.request("solo", "hi", Duration::from_millis(800)).expect_err("nobody left in solo");
+    let err = caller
+        .request("solo", "hi", Duration::from_millis(800))
+        .expect_err("nobody left in solo");
     assert_eq!(err.kind(), ErrorKind::Timeout);
     until_steady(&caller, "svc", 10, Duration::from_secs(3));
 }

@@ -25,7 +25,10 @@ struct Member {
 
 impl Member {
     fn new(name: &str) -> Arc<Member> {
-        Arc::new(Member { name: name.to_string(), ..Member::default() })
+        Arc::new(Member {
+            name: name.to_string(),
+            ..Member::default()
+        })
     }
 }
 
@@ -35,7 +38,11 @@ impl ServiceHandler for Member {
     }
     fn handle_request(&self, request: Bytes) -> Result<Bytes, String> {
         self.requests.fetch_add(1, Ordering::SeqCst);
-        Ok(Bytes::from(format!("{}:{}", self.name, String::from_utf8_lossy(&request))))
+        Ok(Bytes::from(format!(
+            "{}:{}",
+            self.name,
+            String::from_utf8_lossy(&request)
+        )))
     }
     fn handle_tunnel(&self, tunnel: Tunnel) {
         if self.stall {
@@ -56,9 +63,11 @@ fn register(node: &NodeProc, cluster: &str, member: &Arc<Member>) -> iris_client
 
 /// Waits until a request from `caller` to `cluster` is answered by a member named `by`.
 fn wait_routable(caller: &Connection, cluster: &str, by: &str) -> Duration {
-    wait_until(Duration::from_secs(10), &format!("{cluster} served by {by}"), || {
-        matches!(caller.request(cluster, "probe", Duration::from_millis(300)), Ok(r) if r.starts_with(by.as_bytes()))
-    })
+    wait_until(
+        Duration::from_secs(10),
+        &format!("{cluster} served by {by}"),
+        || matches!(caller.request(cluster, "probe", Duration::from_millis(300)), Ok(r) if r.starts_with(by.as_bytes())),
+    )
 }
 
 #[test]
@@ -76,9 +85,11 @@ fn requests_broadcasts_and_events_cross_nodes_exactly_once() {
     wait_routable(&caller, "echo", "m5");
     let registered = Instant::now();
     let _s4 = register(&n4, "echo", &m4);
-    let reachable = wait_until(Duration::from_secs(5), "m4 reachable", || {
-        matches!(caller.request("echo", "probe", Duration::from_millis(300)), Ok(r) if r.starts_with(b"m4"))
-    });
+    let reachable = wait_until(
+        Duration::from_secs(5),
+        "m4 reachable",
+        || matches!(caller.request("echo", "probe", Duration::from_millis(300)), Ok(r) if r.starts_with(b"m4")),
+    );
     eprintln!("5 nodes booted in {boot:?}; a new member was reachable from another node after {reachable:?} (registered {:?} ago)", registered.elapsed());
     let members = [&m3, &m4, &m5];
     let base: Vec<usize> = members.iter().map(|m| m.requests.load(Ordering::SeqCst)).collect();
@@ -88,7 +99,11 @@ fn requests_broadcasts_and_events_cross_nodes_exactly_once() {
         let reply = caller.request("echo", format!("r{i}"), T).expect("reply");
         assert!(reply.ends_with(format!(":r{i}").as_bytes()), "{reply:?}");
     }
-    let got: Vec<usize> = members.iter().zip(&base).map(|(m, b)| m.requests.load(Ordering::SeqCst) - b).collect();
+    let got: Vec<usize> = members
+        .iter()
+        .zip(&base)
+        .map(|(m, b)| m.requests.load(Ordering::SeqCst) - b)
+        .collect();
     assert_eq!(got.iter().sum::<usize>(), 90);
     assert!(got.iter().all(|&g| g > 5), "requests spread across nodes: {got:?}");
 
@@ -101,21 +116,35 @@ fn requests_broadcasts_and_events_cross_nodes_exactly_once() {
         caller.broadcast("echo", format!("b{i}")).expect("broadcast");
     }
     wait_until(T, "broadcasts delivered", || {
-        [&local, &m3, &m4, &m5].iter().all(|m| m.broadcasts.load(Ordering::SeqCst) >= 20)
+        [&local, &m3, &m4, &m5]
+            .iter()
+            .all(|m| m.broadcasts.load(Ordering::SeqCst) >= 20)
     });
     std::thread::sleep(Duration::from_millis(300));
     for m in [&local, &m3, &m4, &m5] {
-        assert_eq!(m.broadcasts.load(Ordering::SeqCst), 20, "{} got each broadcast once", m.name);
+        assert_eq!(
+            m.broadcasts.load(Ordering::SeqCst),
+            20,
+            "{} got each broadcast once",
+            m.name
+        );
     }
 
     // Publish: every subscriber on every node, exactly once (two subscribers on one node).
     let counters: Vec<Arc<AtomicUsize>> = (0..6).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-    let subscribers: Vec<Connection> = [&n2, &n3, &n3, &n4, &n5, &n6].iter().map(|n| iris_client::connect(n.port).expect("connect")).collect();
+    let subscribers: Vec<Connection> = [&n2, &n3, &n3, &n4, &n5, &n6]
+        .iter()
+        .map(|n| iris_client::connect(n.port).expect("connect"))
+        .collect();
     for (conn, counter) in subscribers.iter().zip(&counters) {
         let counter = counter.clone();
-        conn.subscribe("news", move |_e: Bytes| {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }, TopicLimits::default())
+        conn.subscribe(
+            "news",
+            move |_e: Bytes| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+            TopicLimits::default(),
+        )
         .expect("subscribe");
     }
     // A new subscriber is reachable network-wide within 1 s.
@@ -124,7 +153,9 @@ fn requests_broadcasts_and_events_cross_nodes_exactly_once() {
     for i in 0..25 {
         publisher.publish("news", format!("e{i}")).expect("publish");
     }
-    wait_until(T, "events delivered", || counters.iter().all(|c| c.load(Ordering::SeqCst) >= 25));
+    wait_until(T, "events delivered", || {
+        counters.iter().all(|c| c.load(Ordering::SeqCst) >= 25)
+    });
     std::thread::sleep(Duration::from_millis(300));
     for c in &counters {
         assert_eq!(c.load(Ordering::SeqCst), 25, "each subscriber got each event once");
@@ -137,7 +168,11 @@ fn tunnels_cross_nodes_in_order_with_end_to_end_backpressure() {
     let (n2, n3) = (net.start(2), net.start(3));
     let echo = Member::new("echo");
     let _svc = register(&n3, "tun", &echo);
-    let staller = Arc::new(Member { name: "stall".into(), stall: true, ..Member::default() });
+    let staller = Arc::new(Member {
+        name: "stall".into(),
+        stall: true,
+        ..Member::default()
+    });
     let _svc2 = register(&n3, "stall", &staller);
     let caller = iris_client::connect(n2.port).expect("connect");
     wait_routable(&caller, "tun", "echo");
@@ -158,7 +193,11 @@ fn tunnels_cross_nodes_in_order_with_end_to_end_backpressure() {
         tunnel.send(i.to_be_bytes().to_vec(), Some(T)).expect("send");
     }
     for i in 0..200u32 {
-        assert_eq!(tunnel.recv(Some(T)).expect("recv")[..], i.to_be_bytes()[..], "pipelined order");
+        assert_eq!(
+            tunnel.recv(Some(T)).expect("recv")[..],
+            i.to_be_bytes()[..],
+            "pipelined order"
+        );
     }
     tunnel.close().expect("close");
 

@@ -52,7 +52,17 @@ async fn outsiders_are_rejected_and_the_node_keeps_serving() {
     let key = network_key();
     let listen = format!("127.0.0.2:{port}");
     let node = NodeProc::start_logged(
-        &["--net", &net.name, "--rsa", key.to_str().unwrap(), "--port", "0", "--listen", &listen, "--no-discover"],
+        &[
+            "--net",
+            &net.name,
+            "--rsa",
+            key.to_str().unwrap(),
+            "--port",
+            "0",
+            "--listen",
+            &listen,
+            "--no-discover",
+        ],
         Some(&log),
     );
     let addr: SocketAddr = listen.parse().unwrap();
@@ -60,7 +70,11 @@ async fn outsiders_are_rejected_and_the_node_keeps_serving() {
 
     // Wrong key: the handshake completes, the RSA proof does not verify (either side).
     let wrong_key = dial(addr, &creds(&net.name, &other_key())).await;
-    assert!(matches!(wrong_key, Err(LinkError::BadSignature) | Err(LinkError::Io(_))), "{:?}", wrong_key.err());
+    assert!(
+        matches!(wrong_key, Err(LinkError::BadSignature) | Err(LinkError::Io(_))),
+        "{:?}",
+        wrong_key.err()
+    );
 
     // Wrong network name: the prologues differ, Noise fails.
     let wrong_net = dial(addr, &creds("another-network", &key)).await;
@@ -108,7 +122,10 @@ async fn outsiders_are_rejected_and_the_node_keeps_serving() {
     let (mut reader, mut writer, peer) = dial(addr, &good).await.expect("still accepting members");
     writer.send(&heartbeat()).await.unwrap();
     let mut buf = BytesMut::new();
-    reader.recv(&mut buf).await.expect("the node talks to a legitimate peer");
+    reader
+        .recv(&mut buf)
+        .await
+        .expect("the node talks to a legitimate peer");
     let limits = iris_node::overlay::wire::WireLimits { max_body: 1 << 20 };
     assert!(matches!(Wire::decode(&mut buf, &limits), Ok(Some(Wire::Hello { node, .. })) if node == peer));
     let client = iris_client::connect_async(node.port).await.expect("relay still serves");

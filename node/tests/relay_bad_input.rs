@@ -14,13 +14,27 @@ fn dropped_for(node: &NodeProc, bytes: &[u8]) -> String {
     offender.send_raw(bytes);
     let reason = offender.expect_close();
     assert!(!reason.is_empty(), "a drop carries a reason");
-    bystander.send(&ClientFrame::Broadcast { cluster: "svc".into(), message: Bytes::from_static(b"alive") });
-    assert_eq!(bystander.recv(), NodeFrame::Broadcast { message: Bytes::from_static(b"alive") });
+    bystander.send(&ClientFrame::Broadcast {
+        cluster: "svc".into(),
+        message: Bytes::from_static(b"alive"),
+    });
+    assert_eq!(
+        bystander.recv(),
+        NodeFrame::Broadcast {
+            message: Bytes::from_static(b"alive")
+        }
+    );
     bystander.send(&request(1, "svc", b"x", 200));
     // The offender left the cluster: the bystander gets its own request.
     let (id, _, _) = bystander.expect_request();
-    bystander.send(&ClientFrame::Reply { id, result: Ok(Bytes::from_static(b"ok")) });
-    assert_eq!(bystander.expect_reply(), (1, ReplyOutcome::Reply(Bytes::from_static(b"ok"))));
+    bystander.send(&ClientFrame::Reply {
+        id,
+        result: Ok(Bytes::from_static(b"ok")),
+    });
+    assert_eq!(
+        bystander.expect_reply(),
+        (1, ReplyOutcome::Reply(Bytes::from_static(b"ok")))
+    );
     reason
 }
 
@@ -81,7 +95,12 @@ fn init_after_the_handshake_drops_the_connection() {
 fn a_tunnel_chunk_above_the_chunk_limit_drops_the_connection() {
     let node = NodeProc::dev(&[]);
     let mut bytes = bytes::BytesMut::new();
-    ClientFrame::TunTransfer { tunnel_id: 0, size_or_cont: 70_000, payload: Bytes::from(vec![0u8; 65537]) }.encode(&mut bytes);
+    ClientFrame::TunTransfer {
+        tunnel_id: 0,
+        size_or_cont: 70_000,
+        payload: Bytes::from(vec![0u8; 65537]),
+    }
+    .encode(&mut bytes);
     dropped_for(&node, &bytes);
 }
 
@@ -89,7 +108,11 @@ fn a_tunnel_chunk_above_the_chunk_limit_drops_the_connection() {
 fn a_message_above_max_message_drops_the_connection() {
     let node = NodeProc::dev(&["--max-message", "4096"]);
     let mut bytes = bytes::BytesMut::new();
-    ClientFrame::Publish { topic: "t".into(), event: Bytes::from(vec![0u8; 5000]) }.encode(&mut bytes);
+    ClientFrame::Publish {
+        topic: "t".into(),
+        event: Bytes::from(vec![0u8; 5000]),
+    }
+    .encode(&mut bytes);
     dropped_for(&node, &bytes);
 }
 
@@ -97,7 +120,11 @@ fn a_message_above_max_message_drops_the_connection() {
 fn reusing_a_live_tunnel_id_drops_the_connection() {
     let node = NodeProc::dev(&[]);
     let mut bytes = bytes::BytesMut::new();
-    let init = ClientFrame::TunInit { tunnel_id: 4, cluster: "nobody".into(), timeout_ms: 60_000 };
+    let init = ClientFrame::TunInit {
+        tunnel_id: 4,
+        cluster: "nobody".into(),
+        timeout_ms: 60_000,
+    };
     init.encode(&mut bytes);
     init.encode(&mut bytes);
     let reason = dropped_for(&node, &bytes);
@@ -113,7 +140,18 @@ fn a_dropped_caller_does_not_disturb_the_member_answering_it() {
     let (id, _, _) = member.expect_request();
     caller.send_raw(&[0x42]);
     caller.expect_close();
-    member.send(&ClientFrame::Reply { id, result: Ok(Bytes::from_static(b"nobody listens")) });
-    member.send(&ClientFrame::Broadcast { cluster: "svc".into(), message: Bytes::from_static(b"still fine") });
-    assert_eq!(member.recv(), NodeFrame::Broadcast { message: Bytes::from_static(b"still fine") });
+    member.send(&ClientFrame::Reply {
+        id,
+        result: Ok(Bytes::from_static(b"nobody listens")),
+    });
+    member.send(&ClientFrame::Broadcast {
+        cluster: "svc".into(),
+        message: Bytes::from_static(b"still fine"),
+    });
+    assert_eq!(
+        member.recv(),
+        NodeFrame::Broadcast {
+            message: Bytes::from_static(b"still fine")
+        }
+    );
 }

@@ -25,7 +25,10 @@ fn a_version_mismatch_is_denied() {
     match client.recv() {
         NodeFrame::Deny { magic, reason } => {
             assert_eq!(magic, RELAY_MAGIC);
-            assert!(reason.contains("v0.9-ancient"), "reason should name the version: {reason}");
+            assert!(
+                reason.contains("v0.9-ancient"),
+                "reason should name the version: {reason}"
+            );
         }
         other => panic!("expected DENY, got {other:?}"),
     }
@@ -68,8 +71,14 @@ fn a_silent_socket_is_closed_at_the_handshake_deadline_and_others_are_unaffected
     // A client that completes its handshake in time keeps working.
     let mut member = node.attach("svc");
     silent.expect_eof();
-    assert!(started.elapsed() >= Duration::from_millis(400), "closed before the deadline");
-    member.send(&ClientFrame::Broadcast { cluster: "svc".into(), message: bytes::Bytes::from_static(b"hi") });
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "closed before the deadline"
+    );
+    member.send(&ClientFrame::Broadcast {
+        cluster: "svc".into(),
+        message: bytes::Bytes::from_static(b"hi"),
+    });
     match member.recv() {
         NodeFrame::Broadcast { message } => assert_eq!(&message[..], b"hi"),
         other => panic!("expected BROADCAST, got {other:?}"),

@@ -8,7 +8,10 @@ use iris_client::codec::{ByteStr, ClientFrame, NodeFrame, ReplyOutcome};
 use std::time::{Duration, Instant};
 
 fn reply(id: u64, result: Result<&'static [u8], &str>) -> ClientFrame {
-    ClientFrame::Reply { id, result: result.map(Bytes::from_static).map_err(ByteStr::from) }
+    ClientFrame::Reply {
+        id,
+        result: result.map(Bytes::from_static).map_err(ByteStr::from),
+    }
 }
 
 #[test]
@@ -21,7 +24,10 @@ fn a_request_is_answered_with_the_members_reply() {
     assert_eq!(&payload[..], b"ping");
     assert_eq!(timeout_ms, 5000);
     member.send(&reply(node_id, Ok(b"pong")));
-    assert_eq!(caller.expect_reply(), (0, ReplyOutcome::Reply(Bytes::from_static(b"pong"))));
+    assert_eq!(
+        caller.expect_reply(),
+        (0, ReplyOutcome::Reply(Bytes::from_static(b"pong")))
+    );
     // A duplicate reply is ignored.
     member.send(&reply(node_id, Ok(b"again")));
     caller.expect_quiet();
@@ -39,9 +45,15 @@ fn ids_of_callers_and_of_the_node_are_separate() {
     let (node_id2, payload, _) = member.expect_request();
     assert_eq!(&payload[..], b"from member");
     member.send(&reply(node_id2, Ok(b"to member")));
-    assert_eq!(member.expect_reply(), (node_id, ReplyOutcome::Reply(Bytes::from_static(b"to member"))));
+    assert_eq!(
+        member.expect_reply(),
+        (node_id, ReplyOutcome::Reply(Bytes::from_static(b"to member")))
+    );
     member.send(&reply(node_id, Ok(b"to caller")));
-    assert_eq!(caller.expect_reply(), (0, ReplyOutcome::Reply(Bytes::from_static(b"to caller"))));
+    assert_eq!(
+        caller.expect_reply(),
+        (0, ReplyOutcome::Reply(Bytes::from_static(b"to caller")))
+    );
 }
 
 #[test]
@@ -66,7 +78,11 @@ fn an_unanswered_request_times_out_and_a_late_reply_is_ignored() {
     let (id, _, timeout_ms) = member.expect_request();
     assert_eq!(timeout_ms, 300);
     assert_eq!(caller.expect_reply(), (1, ReplyOutcome::TimedOut));
-    assert!(started.elapsed() >= Duration::from_millis(250), "timed out early: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "timed out early: {:?}",
+        started.elapsed()
+    );
     member.send(&reply(id, Ok(b"late")));
     caller.expect_quiet();
 }
@@ -91,7 +107,10 @@ fn an_empty_fault_means_no_answer_and_the_caller_times_out() {
     let (id, _, _) = member.expect_request();
     member.send(&reply(id, Err("")));
     assert_eq!(caller.expect_reply(), (3, ReplyOutcome::TimedOut));
-    assert!(started.elapsed() >= Duration::from_millis(450), "answered before the deadline");
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "answered before the deadline"
+    );
 }
 
 #[test]
@@ -108,7 +127,9 @@ fn requests_are_spread_over_all_members() {
     for member in &mut members {
         let mut count = 0;
         while let Event::Frame(frame) = member.next(Duration::from_millis(500)) {
-            let NodeFrame::Request { id, .. } = frame else { panic!("unexpected {frame:?}") };
+            let NodeFrame::Request { id, .. } = frame else {
+                panic!("unexpected {frame:?}")
+            };
             member.send(&reply(id, Ok(b"done")));
             count += 1;
         }
@@ -117,10 +138,13 @@ fn requests_are_spread_over_all_members() {
     }
     assert_eq!(answered, N, "every request reaches exactly one member: {counts:?}");
     assert!(counts.iter().all(|&c| c > 0), "every member takes a share: {counts:?}");
-    let mut ids: Vec<u64> = (0..N).map(|_| caller.expect_reply()).map(|(id, outcome)| {
-        assert_eq!(outcome, ReplyOutcome::Reply(Bytes::from_static(b"done")));
-        id
-    }).collect();
+    let mut ids: Vec<u64> = (0..N)
+        .map(|_| caller.expect_reply())
+        .map(|(id, outcome)| {
+            assert_eq!(outcome, ReplyOutcome::Reply(Bytes::from_static(b"done")));
+            id
+        })
+        .collect();
     ids.sort();
     assert_eq!(ids, (0..N).collect::<Vec<_>>());
 }
@@ -170,7 +194,13 @@ fn graceful_close_drains_delivered_requests_before_close() {
     assert_eq!(member.expect_close(), "");
     let mut replies = vec![caller.expect_reply(), caller.expect_reply()];
     replies.sort_by_key(|r| r.0);
-    assert_eq!(replies, vec![(7, ReplyOutcome::Reply(Bytes::from_static(b"finished"))), (8, ReplyOutcome::TimedOut)]);
+    assert_eq!(
+        replies,
+        vec![
+            (7, ReplyOutcome::Reply(Bytes::from_static(b"finished"))),
+            (8, ReplyOutcome::TimedOut)
+        ]
+    );
 }
 
 #[test]
@@ -191,8 +221,14 @@ fn broadcast_reaches_every_member_including_the_sender_but_no_plain_client() {
     let mut b = node.attach("svc");
     let mut other = node.attach("other");
     let mut plain = node.attach("");
-    a.send(&ClientFrame::Broadcast { cluster: "svc".into(), message: Bytes::from_static(b"from a") });
-    plain.send(&ClientFrame::Broadcast { cluster: "svc".into(), message: Bytes::from_static(b"from plain") });
+    a.send(&ClientFrame::Broadcast {
+        cluster: "svc".into(),
+        message: Bytes::from_static(b"from a"),
+    });
+    plain.send(&ClientFrame::Broadcast {
+        cluster: "svc".into(),
+        message: Bytes::from_static(b"from plain"),
+    });
     for member in [&mut a, &mut b] {
         let mut got = vec![];
         for _ in 0..2 {
@@ -202,7 +238,10 @@ fn broadcast_reaches_every_member_including_the_sender_but_no_plain_client() {
             }
         }
         got.sort();
-        assert_eq!(got, vec![Bytes::from_static(b"from a"), Bytes::from_static(b"from plain")]);
+        assert_eq!(
+            got,
+            vec![Bytes::from_static(b"from a"), Bytes::from_static(b"from plain")]
+        );
     }
     other.expect_quiet();
     plain.expect_quiet();
@@ -218,9 +257,18 @@ fn publish_reaches_subscribers_and_subscription_changes_are_harmless() {
     // Subscribing twice is a no-op: still one copy per event.
     s2.subscribe_synced("news");
     s2.subscribe_synced("news");
-    publisher.send(&ClientFrame::Publish { topic: "news".into(), event: Bytes::from_static(b"e1") });
+    publisher.send(&ClientFrame::Publish {
+        topic: "news".into(),
+        event: Bytes::from_static(b"e1"),
+    });
     for s in [&mut s1, &mut s2] {
-        assert_eq!(s.recv(), NodeFrame::Publish { topic: "news".into(), event: Bytes::from_static(b"e1") });
+        assert_eq!(
+            s.recv(),
+            NodeFrame::Publish {
+                topic: "news".into(),
+                event: Bytes::from_static(b"e1")
+            }
+        );
         s.expect_quiet();
     }
     // Unsubscribing, twice, and from a topic never subscribed: no-ops after the first.
@@ -228,8 +276,17 @@ fn publish_reaches_subscribers_and_subscription_changes_are_harmless() {
     s1.send(&ClientFrame::Unsubscribe { topic: "news".into() });
     s1.send(&ClientFrame::Unsubscribe { topic: "never".into() });
     s1.sync();
-    publisher.send(&ClientFrame::Publish { topic: "news".into(), event: Bytes::from_static(b"e2") });
-    assert_eq!(s2.recv(), NodeFrame::Publish { topic: "news".into(), event: Bytes::from_static(b"e2") });
+    publisher.send(&ClientFrame::Publish {
+        topic: "news".into(),
+        event: Bytes::from_static(b"e2"),
+    });
+    assert_eq!(
+        s2.recv(),
+        NodeFrame::Publish {
+            topic: "news".into(),
+            event: Bytes::from_static(b"e2")
+        }
+    );
     s1.expect_quiet();
     // The publisher is not subscribed and gets nothing.
     publisher.expect_quiet();
@@ -247,7 +304,13 @@ fn requests_to_a_member_that_does_not_read_are_still_answered() {
     let writer = {
         let mut raw = bytes::BytesMut::new();
         for id in 0..N {
-            ClientFrame::Request { id, cluster: "svc".into(), request: big.clone(), timeout_ms: 1500 }.encode(&mut raw);
+            ClientFrame::Request {
+                id,
+                cluster: "svc".into(),
+                request: big.clone(),
+                timeout_ms: 1500,
+            }
+            .encode(&mut raw);
         }
         raw.freeze()
     };

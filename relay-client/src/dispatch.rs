@@ -127,10 +127,17 @@ impl Dispatcher {
             return Err(Rejected::Closed);
         }
         if state.queued_bytes + size > self.inner.memory {
-            return Err(Rejected::Memory { queued: state.queued_bytes, limit: self.inner.memory });
+            return Err(Rejected::Memory {
+                queued: state.queued_bytes,
+                limit: self.inner.memory,
+            });
         }
         state.queued_bytes += size;
-        state.queue.push_back(Job { size, deadline, run: Box::new(run) });
+        state.queue.push_back(Job {
+            size,
+            deadline,
+            run: Box::new(run),
+        });
         self.spawn_needed(&mut state);
         Ok(state.waiting > 0)
     }
@@ -253,7 +260,9 @@ mod tests {
             })
             .unwrap();
         }
-        let mut done: Vec<i32> = (0..8).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+        let mut done: Vec<i32> = (0..8)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
         assert_eq!(peak.load(Ordering::SeqCst), 2);
         done.sort();
         assert_eq!(done, (0..8).collect::<Vec<_>>());
@@ -265,8 +274,14 @@ mod tests {
         // Not started: everything stays queued.
         assert!(d.submit(6, None, || {}).is_ok());
         assert!(d.submit(4, None, || {}).is_ok());
-        assert_eq!(d.submit(1, None, || {}), Err(Rejected::Memory { queued: 10, limit: 10 }));
-        assert_eq!(Dispatcher::new("t", 1, 1).submit(2, None, || {}), Err(Rejected::Memory { queued: 0, limit: 1 }));
+        assert_eq!(
+            d.submit(1, None, || {}),
+            Err(Rejected::Memory { queued: 10, limit: 10 })
+        );
+        assert_eq!(
+            Dispatcher::new("t", 1, 1).submit(2, None, || {}),
+            Err(Rejected::Memory { queued: 0, limit: 1 })
+        );
         let (tx, rx) = mpsc::channel();
         d.start();
         d.submit(0, None, move || tx.send(()).unwrap()).unwrap();
@@ -298,7 +313,8 @@ mod tests {
         d.start();
         d.submit(1, None, || panic!("boom")).unwrap();
         let (tx, rx) = mpsc::channel();
-        d.submit(1, None, move || tx.send(on_handler_thread()).unwrap()).unwrap();
+        d.submit(1, None, move || tx.send(on_handler_thread()).unwrap())
+            .unwrap();
         assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap());
     }
 

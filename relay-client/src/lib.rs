@@ -44,7 +44,7 @@ pub use runtime::{block_on_checked, runtime_handle};
 
 pub use bytes::Bytes;
 pub use conn::{connect, connect_async, register, register_async, Connection, Service, Tunnel};
+pub use dispatch::panic_message;
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{ServiceHandler, TopicHandler};
-pub use dispatch::panic_message;
 pub use limits::{default_threads, ServiceLimits, TopicLimits, DEFAULT_MEMORY};

@@ -31,7 +31,10 @@ pub(crate) fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
         .build()
         .map_err(|e| Error::io("cannot start the I/O runtime", e))?;
     let runtime = Arc::new(runtime);
-    *slot = Some(Owned { generation, runtime: runtime.clone() });
+    *slot = Some(Owned {
+        generation,
+        runtime: runtime.clone(),
+    });
     Ok(runtime)
 }
 
@@ -73,7 +76,9 @@ pub(crate) fn check_fork(owner_generation: u32) -> Result<()> {
     if owner_generation == FORK_GENERATION.load(Ordering::Relaxed) {
         Ok(())
     } else {
-        Err(Error::closed("this iris object belongs to the parent process; connect again in the forked child"))
+        Err(Error::closed(
+            "this iris object belongs to the parent process; connect again in the forked child",
+        ))
     }
 }
 

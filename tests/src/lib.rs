@@ -25,7 +25,11 @@ pub fn binary(name: &str, override_var: &str) -> PathBuf {
         return PathBuf::from(path);
     }
     let path = target_dir().join(name);
-    assert!(path.exists(), "{} is not built; run `cargo build --workspace` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace` first",
+        path.display()
+    );
     path
 }
 
@@ -55,13 +59,17 @@ impl Node {
                 }
             }
         });
-        let port = rx.recv_timeout(Duration::from_secs(20)).expect("iris did not report its port within 20 s");
+        let port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("iris did not report its port within 20 s");
         Node { child, port }
     }
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {

@@ -38,10 +38,21 @@ fn broadcast_25_clients_25_services_25_messages() {
     for c in clients {
         c.join().unwrap();
     }
-    let expected: HashSet<String> = (0..25).flat_map(|c| (0..25).map(move |m| format!("c{c}m{m}"))).collect();
+    let expected: HashSet<String> = (0..25)
+        .flat_map(|c| (0..25).map(move |m| format!("c{c}m{m}")))
+        .collect();
     for (i, h) in handlers.iter().enumerate() {
-        assert!(eventually(20 * SECOND, || h.0.lock().unwrap().len() >= 625), "member {i} got {}", h.0.lock().unwrap().len());
-        let got: Vec<String> = h.0.lock().unwrap().iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect();
+        assert!(
+            eventually(20 * SECOND, || h.0.lock().unwrap().len() >= 625),
+            "member {i} got {}",
+            h.0.lock().unwrap().len()
+        );
+        let got: Vec<String> =
+            h.0.lock()
+                .unwrap()
+                .iter()
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+                .collect();
         assert_eq!(got.len(), 625, "member {i}: no duplicates");
         assert_eq!(got.into_iter().collect::<HashSet<_>>(), expected, "member {i}");
     }
@@ -70,7 +81,11 @@ fn subscribe_all(conn: &Connection, topics: &[String], seen: &Seen) {
         let (seen, t) = (seen.clone(), topic.clone());
         conn.subscribe(
             topic,
-            move |event: Bytes| seen.lock().unwrap().push((t.clone(), String::from_utf8(event.to_vec()).unwrap())),
+            move |event: Bytes| {
+                seen.lock()
+                    .unwrap()
+                    .push((t.clone(), String::from_utf8(event.to_vec()).unwrap()))
+            },
             TopicLimits::default(),
         )
         .unwrap();
@@ -83,7 +98,15 @@ fn publish_5_clients_5_services_7_topics() {
     let topics: Vec<String> = (0..7).map(|t| format!("topic-{t}")).collect();
     let clients: Vec<Connection> = (0..5).map(|_| iris_client::connect(node.port).unwrap()).collect();
     let services: Vec<_> = (0..5)
-        .map(|_| iris_client::register(node.port, "pubsub", Arc::new(Collect::default()), ServiceLimits::default()).unwrap())
+        .map(|_| {
+            iris_client::register(
+                node.port,
+                "pubsub",
+                Arc::new(Collect::default()),
+                ServiceLimits::default(),
+            )
+            .unwrap()
+        })
         .collect();
     let endpoints: Vec<&Connection> = clients.iter().chain(services.iter().map(|s| s.connection())).collect();
     let seen: Vec<Seen> = endpoints.iter().map(|_| Seen::default()).collect();
@@ -116,8 +139,16 @@ fn publish_5_clients_5_services_7_topics() {
     clients[0].unsubscribe("topic-0").unwrap();
     clients[1].publish("topic-0", "late").unwrap();
     clients[1].publish("topic-1", "marker").unwrap();
-    assert!(eventually(5 * SECOND, || seen[0].lock().unwrap().iter().any(|(_, e)| e == "marker")));
-    assert!(eventually(5 * SECOND, || seen[1].lock().unwrap().iter().any(|(_, e)| e == "late")));
+    assert!(eventually(5 * SECOND, || seen[0]
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, e)| e == "marker")));
+    assert!(eventually(5 * SECOND, || seen[1]
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, e)| e == "late")));
     assert!(!seen[0].lock().unwrap().iter().any(|(_, e)| e == "late"));
 }
 
@@ -130,7 +161,10 @@ fn events_with_one_thread_arrive_in_publish_order() {
     conn.subscribe(
         "ordered",
         move |e: Bytes| s.lock().unwrap().push(u32::from_be_bytes(e[..4].try_into().unwrap())),
-        TopicLimits { event_threads: 1, ..Default::default() },
+        TopicLimits {
+            event_threads: 1,
+            ..Default::default()
+        },
     )
     .unwrap();
     let publisher = iris_client::connect(node.port).unwrap();
@@ -140,5 +174,10 @@ fn events_with_one_thread_arrive_in_publish_order() {
     }
     assert!(eventually(20 * SECOND, || seen.lock().unwrap().len() == 2000));
     assert_eq!(*seen.lock().unwrap(), (0..2000).collect::<Vec<_>>());
-    assert_eq!(conn.subscribe("ordered", |_: Bytes| {}, TopicLimits::default()).unwrap_err().kind(), iris_client::ErrorKind::InvalidArgument);
+    assert_eq!(
+        conn.subscribe("ordered", |_: Bytes| {}, TopicLimits::default())
+            .unwrap_err()
+            .kind(),
+        iris_client::ErrorKind::InvalidArgument
+    );
 }

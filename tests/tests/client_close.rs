@@ -18,7 +18,8 @@ impl ServiceHandler for Slow {
 #[test]
 fn close_releases_a_blocked_request_with_closed() {
     let node = Node::start(&[]);
-    let _service = iris_client::register(node.port, "slow", Arc::new(Slow(3 * SECOND)), ServiceLimits::default()).unwrap();
+    let _service =
+        iris_client::register(node.port, "slow", Arc::new(Slow(3 * SECOND)), ServiceLimits::default()).unwrap();
     let conn = iris_client::connect(node.port).unwrap();
     let c = conn.clone();
     let blocked = std::thread::spawn(move || {
@@ -49,9 +50,13 @@ impl ServiceHandler for Hold {
 fn close_releases_a_blocked_tunnel_receive() {
     let node = Node::start(&[]);
     let (tx, _rx) = std::sync::mpsc::channel();
-    let _service =
-        iris_client::register(node.port, "hold", Arc::new(Hold(std::sync::Mutex::new(Some(tx)))), ServiceLimits::default())
-            .unwrap();
+    let _service = iris_client::register(
+        node.port,
+        "hold",
+        Arc::new(Hold(std::sync::Mutex::new(Some(tx)))),
+        ServiceLimits::default(),
+    )
+    .unwrap();
     let conn = iris_client::connect(node.port).unwrap();
     let tunnel = Arc::new(conn.tunnel("hold", 5 * SECOND).unwrap());
     let t = tunnel.clone();
@@ -64,7 +69,13 @@ fn close_releases_a_blocked_tunnel_receive() {
 #[test]
 fn a_graceful_unregister_answers_requests_already_delivered() {
     let node = Node::start(&[]);
-    let service = iris_client::register(node.port, "drain", Arc::new(Slow(Duration::from_millis(500))), ServiceLimits::default()).unwrap();
+    let service = iris_client::register(
+        node.port,
+        "drain",
+        Arc::new(Slow(Duration::from_millis(500))),
+        ServiceLimits::default(),
+    )
+    .unwrap();
     let conn = iris_client::connect(node.port).unwrap();
     let c = conn.clone();
     let in_flight = std::thread::spawn(move || c.request("drain", "finish me", 10 * SECOND));
@@ -88,7 +99,8 @@ fn a_hundred_concurrent_connects_and_registrations() {
         .map(|i| {
             std::thread::spawn(move || {
                 if i % 2 == 0 {
-                    let service = iris_client::register(port, "crowd", Arc::new(Echo), ServiceLimits::default()).unwrap();
+                    let service =
+                        iris_client::register(port, "crowd", Arc::new(Echo), ServiceLimits::default()).unwrap();
                     std::thread::sleep(Duration::from_millis(500));
                     service.unregister().unwrap();
                 } else {
@@ -118,14 +130,21 @@ impl ServiceHandler for Dropped {
 fn node_shutdown_drops_services_and_closes_clients() {
     let node = Node::start(&[]);
     let (tx, rx) = std::sync::mpsc::channel();
-    let _service =
-        iris_client::register(node.port, "victim", Arc::new(Dropped(std::sync::Mutex::new(Some(tx)))), ServiceLimits::default())
-            .unwrap();
+    let _service = iris_client::register(
+        node.port,
+        "victim",
+        Arc::new(Dropped(std::sync::Mutex::new(Some(tx)))),
+        ServiceLimits::default(),
+    )
+    .unwrap();
     let conn = iris_client::connect(node.port).unwrap();
     let status = node.terminate();
     assert!(status.success(), "iris exited with {status}");
     let reason = rx.recv_timeout(5 * SECOND).expect("handle_drop was not called");
     assert_eq!(reason.kind(), ErrorKind::Closed);
     assert!(eventually(5 * SECOND, || !conn.is_open()));
-    assert_eq!(conn.request("victim", "x", SECOND).unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(
+        conn.request("victim", "x", SECOND).unwrap_err().kind(),
+        ErrorKind::Closed
+    );
 }

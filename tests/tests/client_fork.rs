@@ -39,8 +39,15 @@ fn a_forked_child_gets_closed_from_inherited_connections() {
     let mut status = 0;
     // SAFETY: waiting on our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status), "the child did not exit normally (hang or crash)");
-    assert_eq!(libc::WEXITSTATUS(status), 0, "10: inherited connection not CLOSED; 20: fresh connect failed");
+    assert!(
+        libc::WIFEXITED(status),
+        "the child did not exit normally (hang or crash)"
+    );
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "10: inherited connection not CLOSED; 20: fresh connect failed"
+    );
     // The parent's connection is unaffected.
     assert_eq!(&conn.request("echo", "again", SECOND).unwrap()[..], b"again");
 }

@@ -50,7 +50,11 @@ fn request_25_clients_25_services_25_messages() {
     let served = served.lock().unwrap();
     assert_eq!(served.values().sum::<usize>(), 625);
     // Load is spread: far more than one member took a share.
-    assert!(served.len() >= 10, "only {} of 25 members served requests: {served:?}", served.len());
+    assert!(
+        served.len() >= 10,
+        "only {} of 25 members served requests: {served:?}",
+        served.len()
+    );
     for s in services {
         s.unregister().unwrap();
     }
@@ -85,7 +89,11 @@ fn request_times_out_when_the_service_is_too_slow() {
     let started = std::time::Instant::now();
     let err = conn.request("slow", "x", Duration::from_millis(100)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(started.elapsed() < Duration::from_millis(900), "the timeout fired late: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the timeout fired late: {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -113,14 +121,28 @@ fn invalid_arguments_are_refused_before_sending() {
     let conn = iris_client::connect(node.port).unwrap();
     let kind = |r: iris_client::Result<Bytes>| r.unwrap_err().kind();
     assert_eq!(kind(conn.request("", "x", SECOND)), ErrorKind::InvalidArgument);
-    assert_eq!(kind(conn.request("c", Bytes::new(), SECOND)), ErrorKind::InvalidArgument);
-    assert_eq!(kind(conn.request("c", "x", Duration::from_micros(999))), ErrorKind::InvalidArgument);
-    assert_eq!(conn.broadcast("c", Bytes::new()).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        kind(conn.request("c", Bytes::new(), SECOND)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(conn.request("c", "x", Duration::from_micros(999))),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        conn.broadcast("c", Bytes::new()).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(conn.publish("", "x").unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(conn.tunnel("", SECOND).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(conn.unsubscribe("never").unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(
-        iris_client::register(node.port, "", Arc::new(Tagged(0)), ServiceLimits::default()).unwrap_err().kind(),
+        conn.unsubscribe("never").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        iris_client::register(node.port, "", Arc::new(Tagged(0)), ServiceLimits::default())
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidArgument
     );
 }
@@ -128,7 +150,11 @@ fn invalid_arguments_are_refused_before_sending() {
 #[test]
 fn connecting_to_a_port_without_a_node_is_an_io_error() {
     // Bind and release a port so that nothing listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     assert_eq!(iris_client::connect(port).unwrap_err().kind(), ErrorKind::Io);
 }
 
@@ -136,18 +162,30 @@ fn connecting_to_a_port_without_a_node_is_an_io_error() {
 fn async_api_works_inside_a_user_runtime() {
     let node = Node::start(&[]);
     let _service = iris_client::register(node.port, "calc", Arc::new(Tagged(7)), ServiceLimits::default()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let conn = iris_client::connect_async(node.port).await.unwrap();
         let replies = futures_join(&conn).await;
         assert_eq!(replies, vec!["7:a".to_string(), "7:b".to_string()]);
         // Blocking calls are refused inside a runtime instead of stalling it.
-        assert_eq!(conn.request("calc", "x", SECOND).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            conn.request("calc", "x", SECOND).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
         conn.close_async().await.unwrap();
     });
 }
 
 async fn futures_join(conn: &iris_client::Connection) -> Vec<String> {
-    let (a, b) = tokio::join!(conn.request_async("calc", "a", SECOND), conn.request_async("calc", "b", SECOND));
-    [a, b].into_iter().map(|r| String::from_utf8(r.unwrap().to_vec()).unwrap()).collect()
+    let (a, b) = tokio::join!(
+        conn.request_async("calc", "a", SECOND),
+        conn.request_async("calc", "b", SECOND)
+    );
+    [a, b]
+        .into_iter()
+        .map(|r| String::from_utf8(r.unwrap().to_vec()).unwrap())
+        .collect()
 }

@@ -61,7 +61,11 @@ fn tunnels_7_clients_7_services_7_tunnels_each_in_order() {
 }
 
 fn pattern(len: usize, seed: u8) -> Bytes {
-    Bytes::from((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>())
+    Bytes::from(
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect::<Vec<u8>>(),
+    )
 }
 
 #[test]
@@ -100,7 +104,10 @@ fn overload_sends_time_out_and_the_tunnel_still_works() {
             got.push(message);
         }
     }
-    assert_eq!(got, (0..5).map(|m| Bytes::from(format!("small {m}"))).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        (0..5).map(|m| Bytes::from(format!("small {m}"))).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -124,9 +131,13 @@ impl ServiceHandler for Stalled {
 fn a_reader_that_does_not_read_blocks_the_writer_then_releases_it() {
     let node = Node::start(&[]);
     let (tx, rx) = std::sync::mpsc::channel();
-    let _service =
-        iris_client::register(node.port, "stall", Arc::new(Stalled(std::sync::Mutex::new(Some(tx)))), ServiceLimits::default())
-            .unwrap();
+    let _service = iris_client::register(
+        node.port,
+        "stall",
+        Arc::new(Stalled(std::sync::Mutex::new(Some(tx)))),
+        ServiceLimits::default(),
+    )
+    .unwrap();
     let conn = iris_client::connect(node.port).unwrap();
     let tunnel = conn.tunnel("stall", 5 * SECOND).unwrap();
     let server_end = rx.recv_timeout(5 * SECOND).unwrap();
@@ -162,9 +173,13 @@ fn a_reader_that_does_not_read_blocks_the_writer_then_releases_it() {
 fn closing_a_tunnel_ends_the_peer_after_buffered_messages() {
     let node = Node::start(&[]);
     let (tx, rx) = std::sync::mpsc::channel();
-    let _service =
-        iris_client::register(node.port, "closer", Arc::new(Stalled(std::sync::Mutex::new(Some(tx)))), ServiceLimits::default())
-            .unwrap();
+    let _service = iris_client::register(
+        node.port,
+        "closer",
+        Arc::new(Stalled(std::sync::Mutex::new(Some(tx)))),
+        ServiceLimits::default(),
+    )
+    .unwrap();
     let conn = iris_client::connect(node.port).unwrap();
     let tunnel = conn.tunnel("closer", 5 * SECOND).unwrap();
     let server_end = rx.recv_timeout(5 * SECOND).unwrap();

@@ -20,7 +20,9 @@ pub struct iris_connection {
 /// Turns a connection pointer argument into a reference.
 pub(crate) fn conn_arg<'a>(conn: *const iris_connection) -> Result<&'a Connection, Error> {
     // SAFETY: a non-NULL pointer must come from libiris and not have been freed, as documented.
-    unsafe { conn.as_ref() }.map(|c| &c.conn).ok_or_else(|| invalid("the connection must not be NULL"))
+    unsafe { conn.as_ref() }
+        .map(|c| &c.conn)
+        .ok_or_else(|| invalid("the connection must not be NULL"))
 }
 
 pub(crate) fn millis(what: &str, ms: u64) -> Result<Duration, Error> {

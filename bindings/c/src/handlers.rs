@@ -158,7 +158,10 @@ impl ServiceAdapter {
     pub(crate) fn new(handler: &iris_service_handler) -> Self {
         ServiceAdapter {
             callbacks: *handler,
-            context: Context { ptr: handler.context, drop: handler.drop },
+            context: Context {
+                ptr: handler.context,
+                drop: handler.drop,
+            },
             init_connection: OnceLock::new(),
         }
     }
@@ -170,7 +173,11 @@ unsafe impl Sync for ServiceAdapter {}
 
 impl ServiceHandler for ServiceAdapter {
     fn init(&self, connection: &Connection) -> Result<(), String> {
-        let conn = self.init_connection.get_or_init(|| Box::new(iris_connection { conn: connection.clone() }));
+        let conn = self.init_connection.get_or_init(|| {
+            Box::new(iris_connection {
+                conn: connection.clone(),
+            })
+        });
         let Some(init) = self.callbacks.init else { return Ok(()) };
         // SAFETY: the C callback with its context and a connection valid until `drop`.
         match unsafe { init(self.context.ptr, &**conn) } {
@@ -193,7 +200,9 @@ impl ServiceHandler for ServiceAdapter {
         let mut reply = iris_reply { outcome: None };
         // SAFETY: the C callback with its context, a buffer and a reply valid during the call.
         unsafe { f(self.context.ptr, request.as_ptr(), request.len(), &mut reply) };
-        reply.outcome.unwrap_or_else(|| Err("the request handler gave no reply".to_string()))
+        reply
+            .outcome
+            .unwrap_or_else(|| Err("the request handler gave no reply".to_string()))
     }
 
     fn handle_tunnel(&self, tunnel: Tunnel) {
@@ -220,7 +229,13 @@ pub(crate) struct TopicAdapter {
 
 impl TopicAdapter {
     pub(crate) fn new(handler: &iris_topic_handler) -> Self {
-        TopicAdapter { handle_event: handler.handle_event, context: Context { ptr: handler.context, drop: handler.drop } }
+        TopicAdapter {
+            handle_event: handler.handle_event,
+            context: Context {
+                ptr: handler.context,
+                drop: handler.drop,
+            },
+        }
     }
 }
 

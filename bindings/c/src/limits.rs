@@ -43,7 +43,10 @@ impl iris_service_limits {
 
 impl iris_topic_limits {
     pub(crate) fn to_core(self) -> TopicLimits {
-        TopicLimits { event_threads: self.event_threads, event_memory: self.event_memory }
+        TopicLimits {
+            event_threads: self.event_threads,
+            event_memory: self.event_memory,
+        }
     }
 }
 
@@ -67,6 +70,9 @@ pub extern "C" fn iris_service_limits_default() -> iris_service_limits {
 pub extern "C" fn iris_topic_limits_default() -> iris_topic_limits {
     quietly(iris_topic_limits::default(), || {
         let l = TopicLimits::default().resolved();
-        iris_topic_limits { event_threads: l.event_threads, event_memory: l.event_memory }
+        iris_topic_limits {
+            event_threads: l.event_threads,
+            event_memory: l.event_memory,
+        }
     })
 }

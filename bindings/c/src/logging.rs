@@ -8,7 +8,9 @@ pub(crate) fn init_from_env() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let Ok(filter) = std::env::var("IRIS_LOG") else { return };
-        let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter) else { return };
+        let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter) else {
+            return;
+        };
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)

@@ -52,7 +52,9 @@ pub extern "C" fn iris_register(
         // `adapter` stays alive across the call, so a failure drops the last reference here,
         // outside the core's runtime, and the C `drop` runs before this returns.
         let service = iris_client::register(port, cluster, adapter.clone(), limits)?;
-        let connection = iris_connection { conn: service.connection().clone() };
+        let connection = iris_connection {
+            conn: service.connection().clone(),
+        };
         *out = Box::into_raw(Box::new(iris_service { service, connection }));
         Ok(())
     })
@@ -71,7 +73,11 @@ pub extern "C" fn iris_service_unregister(service: *const iris_service) -> c_int
 /// `service` is NULL.
 #[no_mangle]
 pub extern "C" fn iris_service_connection(service: *const iris_service) -> *const iris_connection {
-    quietly(std::ptr::null(), || service_arg(service).map(|s| &s.connection as *const _).unwrap_or(std::ptr::null()))
+    quietly(std::ptr::null(), || {
+        service_arg(service)
+            .map(|s| &s.connection as *const _)
+            .unwrap_or(std::ptr::null())
+    })
 }
 
 /// Releases a service, unregistering it in the background if it still is registered (the

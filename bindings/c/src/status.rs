@@ -90,7 +90,9 @@ pub(crate) fn name_arg<'a>(what: &str, ptr: *const c_char) -> Result<&'a str, Er
         return Err(invalid(format!("the {what} must not be NULL")));
     }
     // SAFETY: the caller promises a NUL-terminated string that outlives the call.
-    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| invalid(format!("the {what} is not valid UTF-8")))
+    unsafe { CStr::from_ptr(ptr) }
+        .to_str()
+        .map_err(|_| invalid(format!("the {what} is not valid UTF-8")))
 }
 
 /// Reads a `(pointer, length)` byte argument; NULL is accepted only with length 0.
@@ -117,7 +119,10 @@ pub(crate) fn malloc_copy(data: &[u8]) -> Result<*mut u8, Error> {
     // SAFETY: plain allocation; a NULL result is handled below.
     let ptr = unsafe { libc::malloc(data.len().max(1)) } as *mut u8;
     if ptr.is_null() {
-        return Err(Error::new(ErrorKind::Io, format!("out of memory for {} octets", data.len())));
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("out of memory for {} octets", data.len()),
+        ));
     }
     // SAFETY: `ptr` holds at least `data.len()` writable octets and does not overlap `data`.
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
@@ -131,13 +136,17 @@ pub(crate) fn malloc_copy(data: &[u8]) -> Result<*mut u8, Error> {
 /// thread; copy it to keep it. Never NULL.
 #[no_mangle]
 pub extern "C" fn iris_last_error_message() -> *const c_char {
-    quietly(c"internal error".as_ptr(), || LAST.with(|last| last.borrow().1.as_ptr()))
+    quietly(c"internal error".as_ptr(), || {
+        LAST.with(|last| last.borrow().1.as_ptr())
+    })
 }
 
 /// The status code the last status-returning iris call on the calling thread returned.
 #[no_mangle]
 pub extern "C" fn iris_last_error_code() -> c_int {
-    quietly(iris_status::IRIS_ERR_INTERNAL as c_int, || LAST.with(|last| last.borrow().0))
+    quietly(iris_status::IRIS_ERR_INTERNAL as c_int, || {
+        LAST.with(|last| last.borrow().0)
+    })
 }
 
 /// The stable name of a status code: "OK", "TIMEOUT", "CLOSED", "REMOTE", "INVALID_ARGUMENT",
@@ -210,7 +219,10 @@ mod tests {
     fn panics_become_internal_errors() {
         let code = guard("test", || panic!("boom"));
         assert_eq!(code, iris_status::IRIS_ERR_INTERNAL as c_int);
-        let message = unsafe { CStr::from_ptr(iris_last_error_message()) }.to_str().unwrap().to_string();
+        let message = unsafe { CStr::from_ptr(iris_last_error_message()) }
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(message.contains("boom"), "{message}");
         assert_eq!(guard("test", || Ok(())), 0);
         assert_eq!(unsafe { CStr::from_ptr(iris_last_error_message()) }.to_bytes(), b"");

@@ -20,7 +20,9 @@ impl iris_tunnel {
 
 fn tunnel_arg<'a>(tunnel: *const iris_tunnel) -> Result<&'a Tunnel, Error> {
     // SAFETY: a non-NULL pointer must come from libiris and not have been freed, as documented.
-    unsafe { tunnel.as_ref() }.map(|t| &t.tunnel).ok_or_else(|| invalid("the tunnel must not be NULL"))
+    unsafe { tunnel.as_ref() }
+        .map(|t| &t.tunnel)
+        .ok_or_else(|| invalid("the tunnel must not be NULL"))
 }
 
 /// 0 means "no deadline".
@@ -35,7 +37,12 @@ fn optional_timeout(ms: u64) -> Option<Duration> {
 /// Errors: TIMEOUT (part of the message may have been sent; the receiver discards it), CLOSED,
 /// INVALID_ARGUMENT.
 #[no_mangle]
-pub extern "C" fn iris_tunnel_send(tunnel: *const iris_tunnel, message: *const u8, message_len: usize, timeout_ms: u64) -> c_int {
+pub extern "C" fn iris_tunnel_send(
+    tunnel: *const iris_tunnel,
+    message: *const u8,
+    message_len: usize,
+    timeout_ms: u64,
+) -> c_int {
     guard("iris_tunnel_send", || {
         let tunnel = tunnel_arg(tunnel)?;
         let message = bytes_arg("message", message, message_len)?;
@@ -49,7 +56,12 @@ pub extern "C" fn iris_tunnel_send(tunnel: *const iris_tunnel, message: *const u
 /// On success `*message` points to a new buffer of `*message_len` octets that the caller releases
 /// with `iris_free_bytes`; on failure it is NULL and `*message_len` 0.
 #[no_mangle]
-pub extern "C" fn iris_tunnel_recv(tunnel: *const iris_tunnel, timeout_ms: u64, message: *mut *mut u8, message_len: *mut usize) -> c_int {
+pub extern "C" fn iris_tunnel_recv(
+    tunnel: *const iris_tunnel,
+    timeout_ms: u64,
+    message: *mut *mut u8,
+    message_len: *mut usize,
+) -> c_int {
     guard("iris_tunnel_recv", || {
         let message = out_arg("message", message)?;
         *message = std::ptr::null_mut();

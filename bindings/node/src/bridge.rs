@@ -108,7 +108,8 @@ pub(crate) struct Bridge {
 
 impl Bridge {
     pub(crate) fn new(dispatch: &JsFunction) -> napi::Result<Self> {
-        let tsfn = dispatch.create_threadsafe_function(0, |ctx: ThreadSafeCallContext<Call>| to_js_args(ctx.env, ctx.value))?;
+        let tsfn = dispatch
+            .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<Call>| to_js_args(ctx.env, ctx.value))?;
         Ok(Bridge { tsfn })
     }
 
@@ -120,7 +121,9 @@ impl Bridge {
         let forget = || {
             waiting().as_mut().and_then(|w| w.remove(&token));
         };
-        let status = self.tsfn.call(Call { kind, arg, token }, ThreadsafeFunctionCallMode::Blocking);
+        let status = self
+            .tsfn
+            .call(Call { kind, arg, token }, ThreadsafeFunctionCallMode::Blocking);
         if status != Status::Ok {
             forget();
             return Outcome::Fault(format!("cannot call the JavaScript {} handler: {status}", kind.name()));
@@ -154,6 +157,10 @@ fn to_js_args(env: Env, call: Call) -> napi::Result<Vec<sys::napi_value>> {
             Arg::Tunnel(tunnel) => ToNapiValue::to_napi_value(raw, NativeTunnel::wrap(tunnel))?,
             Arg::Error(err) => ToNapiValue::to_napi_value(raw, to_napi_error(&err).reason)?,
         };
-        Ok(vec![ToNapiValue::to_napi_value(raw, kind as u32)?, arg, ToNapiValue::to_napi_value(raw, token)?])
+        Ok(vec![
+            ToNapiValue::to_napi_value(raw, kind as u32)?,
+            arg,
+            ToNapiValue::to_napi_value(raw, token)?,
+        ])
     }
 }

@@ -55,7 +55,11 @@ impl NativeConnection {
     #[napi]
     pub fn request(&self, env: Env, cluster: String, request: Buffer, timeout_ms: f64) -> napi::Result<JsObject> {
         let (conn, request, timeout) = (self.conn.clone(), to_bytes(&request), timeout(timeout_ms)?);
-        promise(&env, async move { conn.request_async(&cluster, request, timeout).await }, to_buffer)
+        promise(
+            &env,
+            async move { conn.request_async(&cluster, request, timeout).await },
+            to_buffer,
+        )
     }
 
     /// Returns `true` when the message was queued at once, else a Promise.
@@ -86,9 +90,15 @@ impl NativeConnection {
             event_threads: size("eventThreads", event_threads)?,
             event_memory: size("eventMemory", event_memory)?,
         };
-        let handler: Arc<dyn TopicHandler> = Arc::new(JsTopic { bridge: Bridge::new(&dispatch)? });
+        let handler: Arc<dyn TopicHandler> = Arc::new(JsTopic {
+            bridge: Bridge::new(&dispatch)?,
+        });
         let conn = self.conn.clone();
-        promise(&env, async move { conn.subscribe_async(&topic, handler, limits).await }, |()| ())
+        promise(
+            &env,
+            async move { conn.subscribe_async(&topic, handler, limits).await },
+            |()| (),
+        )
     }
 
     #[napi]
@@ -101,7 +111,9 @@ impl NativeConnection {
     #[napi]
     pub fn tunnel(&self, env: Env, cluster: String, timeout_ms: f64) -> napi::Result<JsObject> {
         let (conn, timeout) = (self.conn.clone(), timeout(timeout_ms)?);
-        promise(&env, async move { conn.tunnel_async(&cluster, timeout).await }, |t| NativeTunnel::wrap(Arc::new(t)))
+        promise(&env, async move { conn.tunnel_async(&cluster, timeout).await }, |t| {
+            NativeTunnel::wrap(Arc::new(t))
+        })
     }
 
     /// Closes gracefully. With `wait` false the close only starts (what a handler must do, since

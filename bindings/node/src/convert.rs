@@ -55,7 +55,8 @@ pub(crate) fn to_buffer(bytes: Bytes) -> JsBytes {
 
 /// A waker that does nothing, for polling a future once on the JavaScript thread.
 fn noop_waker() -> Waker {
-    const VTABLE: RawWakerVTable = RawWakerVTable::new(|_| RawWaker::new(std::ptr::null(), &VTABLE), |_| {}, |_| {}, |_| {});
+    const VTABLE: RawWakerVTable =
+        RawWakerVTable::new(|_| RawWaker::new(std::ptr::null(), &VTABLE), |_| {}, |_| {}, |_| {});
     // SAFETY: every vtable function ignores the (null) data pointer.
     unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
 }
@@ -86,7 +87,9 @@ where
 /// invalid; values under 1 ms are passed on so the core applies its own rule.
 pub(crate) fn timeout(ms: f64) -> napi::Result<Duration> {
     if !ms.is_finite() || ms < 0.0 {
-        return Err(invalid(format!("the timeout must be a finite number of milliseconds >= 0, got {ms}")));
+        return Err(invalid(format!(
+            "the timeout must be a finite number of milliseconds >= 0, got {ms}"
+        )));
     }
     Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| invalid(format!("the timeout {ms} ms is too large")))
 }
@@ -145,7 +148,12 @@ mod tests {
     use super::*;
 
     fn code_of(err: napi::Error) -> String {
-        err.reason.split(']').next().unwrap_or_default().trim_start_matches("[iris:").to_string()
+        err.reason
+            .split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("[iris:")
+            .to_string()
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub fn register(
         broadcast_threads: limit(2, "broadcastThreads")?,
         broadcast_memory: limit(3, "broadcastMemory")?,
     };
-    let handler: Arc<dyn ServiceHandler> = Arc::new(JsService { bridge: Bridge::new(&dispatch)? });
+    let handler: Arc<dyn ServiceHandler> = Arc::new(JsService {
+        bridge: Bridge::new(&dispatch)?,
+    });
     promise(
         &env,
         async move { iris_client::register_async(port, &cluster, handler, limits).await },

@@ -77,9 +77,9 @@ impl Completions {
     /// Hands the read end of the wake-up socket to the caller, who owns (and closes) it.
     fn take_reader_fd(&self) -> PyResult<i32> {
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
-        reader.map(IntoRawFd::into_raw_fd).ok_or_else(|| {
-            pyo3::exceptions::PyRuntimeError::new_err("the reader was already taken")
-        })
+        reader
+            .map(IntoRawFd::into_raw_fd)
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the reader was already taken"))
     }
 
     /// Every finished call as `(future, ok, value)`; `value` is the result or the exception.
@@ -98,11 +98,7 @@ impl Completions {
             };
             out.push(PyTuple::new(
                 py,
-                [
-                    future,
-                    ok.into_pyobject(py)?.to_owned().into_any().unbind(),
-                    value,
-                ],
+                [future, ok.into_pyobject(py)?.to_owned().into_any().unbind(), value],
             )?);
         }
         Ok(out)
@@ -130,8 +126,7 @@ pub(crate) fn spawn<F>(done: &Completions, future: PyObject, call: F) -> PyResul
 where
     F: Future<Output = iris_client::Result<Value>> + Send + 'static,
 {
-    let rt = iris_client::runtime_handle()
-        .map_err(|e| Python::with_gil(|py| crate::errors::to_pyerr(py, &e)))?;
+    let rt = iris_client::runtime_handle().map_err(|e| Python::with_gil(|py| crate::errors::to_pyerr(py, &e)))?;
     let queue = done.queue.clone();
     let task = rt.spawn(async move {
         let value = call.await.unwrap_or_else(Value::Error);
@@ -153,24 +148,15 @@ pub(crate) fn spawn_blocking(
     std::thread::Builder::new()
         .name("iris-register".into())
         .spawn(move || queue.complete(future, call()))
-        .map_err(|e| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}"))
-        })?;
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}")))?;
     Ok(TaskHandle { abort: None })
 }
 
 /// Async form of `connect` for `iris.aio`.
 #[pyfunction]
-pub(crate) fn start_connect(
-    py: Python<'_>,
-    done: &Completions,
-    future: PyObject,
-    port: i64,
-) -> PyResult<TaskHandle> {
+pub(crate) fn start_connect(py: Python<'_>, done: &Completions, future: PyObject, port: i64) -> PyResult<TaskHandle> {
     let port = crate::convert::port(py, port)?;
     spawn(done, future, async move {
-        iris_client::connect_async(port)
-            .await
-            .map(Value::Connection)
+        iris_client::connect_async(port).await.map(Value::Connection)
     })
 }

@@ -28,9 +28,7 @@ impl PyConnection {
 
     /// A handle on a connection owned elsewhere (a service's, handed to `init`).
     pub(crate) fn borrowed(conn: Connection) -> Self {
-        PyConnection {
-            conn: Arc::new(conn),
-        }
+        PyConnection { conn: Arc::new(conn) }
     }
 }
 
@@ -101,10 +99,7 @@ impl PyConnection {
     #[pyo3(signature = (cluster, timeout))]
     fn tunnel(&self, py: Python<'_>, cluster: &str, timeout: f64) -> PyResult<PyTunnel> {
         let timeout = crate::convert::timeout(py, timeout)?;
-        Ok(PyTunnel::new(wait(
-            py,
-            self.conn.tunnel_async(cluster, timeout),
-        )?))
+        Ok(PyTunnel::new(wait(py, self.conn.tunnel_async(cluster, timeout))?))
     }
 
     /// Closes the connection gracefully; calls blocked on it raise `iris.ClosedError`. Closing
@@ -137,11 +132,7 @@ impl PyConnection {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "<iris.Connection id={} open={}>",
-            self.conn.id(),
-            self.conn.is_open()
-        )
+        format!("<iris.Connection id={} open={}>", self.conn.id(), self.conn.is_open())
     }
 
     // ---- asyncio bridge (used by iris.aio) ----
@@ -159,9 +150,7 @@ impl PyConnection {
         let timeout = crate::convert::timeout(py, timeout)?;
         let conn = self.conn.clone();
         spawn(done, future, async move {
-            conn.request_async(&cluster, request, timeout)
-                .await
-                .map(Value::Bytes)
+            conn.request_async(&cluster, request, timeout).await.map(Value::Bytes)
         })
     }
 
@@ -175,9 +164,7 @@ impl PyConnection {
         let message = payload(message, "message")?;
         let conn = self.conn.clone();
         spawn(done, future, async move {
-            conn.broadcast_async(&cluster, message)
-                .await
-                .map(|_| Value::None)
+            conn.broadcast_async(&cluster, message).await.map(|_| Value::None)
         })
     }
 
@@ -213,18 +200,11 @@ impl PyConnection {
         });
         let conn = self.conn.clone();
         spawn(done, future, async move {
-            conn.subscribe_async(&topic, handler, limits)
-                .await
-                .map(|_| Value::None)
+            conn.subscribe_async(&topic, handler, limits).await.map(|_| Value::None)
         })
     }
 
-    fn _start_unsubscribe(
-        &self,
-        done: &Completions,
-        future: PyObject,
-        topic: String,
-    ) -> PyResult<TaskHandle> {
+    fn _start_unsubscribe(&self, done: &Completions, future: PyObject, topic: String) -> PyResult<TaskHandle> {
         let conn = self.conn.clone();
         spawn(done, future, async move {
             conn.unsubscribe_async(&topic).await.map(|_| Value::None)
@@ -242,16 +222,16 @@ impl PyConnection {
         let timeout = crate::convert::timeout(py, timeout)?;
         let conn = self.conn.clone();
         spawn(done, future, async move {
-            conn.tunnel_async(&cluster, timeout)
-                .await
-                .map(Value::Tunnel)
+            conn.tunnel_async(&cluster, timeout).await.map(Value::Tunnel)
         })
     }
 
     fn _start_close(&self, done: &Completions, future: PyObject) -> PyResult<TaskHandle> {
         let conn = self.conn.clone();
-        spawn(done, future, async move {
-            conn.close_async().await.map(|_| Value::None)
-        })
+        spawn(
+            done,
+            future,
+            async move { conn.close_async().await.map(|_| Value::None) },
+        )
     }
 }

@@ -18,9 +18,7 @@ pub(crate) fn payload(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
     }
     if value.is_instance_of::<PyMemoryView>() {
         let copy = value.py().get_type::<PyBytes>().call1((value,))?;
-        return Ok(Bytes::copy_from_slice(
-            copy.downcast::<PyBytes>()?.as_bytes(),
-        ));
+        return Ok(Bytes::copy_from_slice(copy.downcast::<PyBytes>()?.as_bytes()));
     }
     Err(PyTypeError::new_err(format!(
         "the {what} must be bytes, bytearray or memoryview, not {}",
@@ -58,8 +56,7 @@ fn field(limits: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
         return Ok(0);
     }
     let n: i64 = value.extract()?;
-    usize::try_from(n)
-        .map_err(|_| invalid(limits.py(), format!("{name} must not be negative, got {n}")))
+    usize::try_from(n).map_err(|_| invalid(limits.py(), format!("{name} must not be negative, got {n}")))
 }
 
 /// Reads an `iris.ServiceLimits` (or any object with its attributes); `None` = defaults.

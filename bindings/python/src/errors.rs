@@ -59,11 +59,7 @@ pub(crate) fn error_kinds() -> Vec<(&'static str, i32, &'static str)> {
 
 /// The exception the binding raises for an error of kind `code` with `message`.
 #[pyfunction]
-pub(crate) fn make_error<'py>(
-    py: Python<'py>,
-    code: &str,
-    message: &str,
-) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn make_error<'py>(py: Python<'py>, code: &str, message: &str) -> PyResult<Bound<'py, PyAny>> {
     let kind = ErrorKind::ALL
         .into_iter()
         .find(|k| k.code() == code)

@@ -18,10 +18,7 @@ use std::sync::{Arc, Mutex};
 
 /// Text of a Python exception, for a fault or a log line.
 fn exception_text(py: Python<'_>, err: &PyErr) -> String {
-    err.value(py)
-        .str()
-        .map(|s| s.to_string())
-        .unwrap_or_default()
+    err.value(py).str().map(|s| s.to_string()).unwrap_or_default()
 }
 
 /// Reports an exception the shim itself let through (only `BaseException`s that are not
@@ -46,10 +43,7 @@ impl PyServiceHandler {
     }
 
     pub(crate) fn take_init_error(&self) -> Option<PyErr> {
-        self.init_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        self.init_error.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -57,9 +51,7 @@ impl ServiceHandler for PyServiceHandler {
     fn init(&self, connection: &Connection) -> Result<(), String> {
         let outcome = with_python(|py| {
             let conn = Py::new(py, PyConnection::borrowed(connection.clone()))?;
-            self.shim
-                .call_method1(py, intern!(py, "init"), (conn,))
-                .map(drop)
+            self.shim.call_method1(py, intern!(py, "init"), (conn,)).map(drop)
         });
         match outcome {
             None => Err("the Python interpreter is exiting".into()),
@@ -74,11 +66,10 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_broadcast(&self, message: Bytes) {
         with_python(|py| {
-            if let Err(err) = self.shim.call_method1(
-                py,
-                intern!(py, "handle_broadcast"),
-                (PyBytes::new(py, &message),),
-            ) {
+            if let Err(err) = self
+                .shim
+                .call_method1(py, intern!(py, "handle_broadcast"), (PyBytes::new(py, &message),))
+            {
                 report(py, err, &self.shim);
             }
         });
@@ -86,11 +77,10 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_request(&self, request: Bytes) -> Result<Bytes, String> {
         with_python(|py| {
-            match self.shim.call_method1(
-                py,
-                intern!(py, "handle_request"),
-                (PyBytes::new(py, &request),),
-            ) {
+            match self
+                .shim
+                .call_method1(py, intern!(py, "handle_request"), (PyBytes::new(py, &request),))
+            {
                 Ok(reply) => match reply.downcast_bound::<PyBytes>(py) {
                     Ok(bytes) => Ok(Bytes::copy_from_slice(bytes.as_bytes())),
                     Err(_) => Err("the request handler did not return bytes".to_string()),
@@ -103,10 +93,8 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_tunnel(&self, tunnel: Tunnel) {
         with_python(|py| {
-            let result = Py::new(py, PyTunnel::new(tunnel)).and_then(|t| {
-                self.shim
-                    .call_method1(py, intern!(py, "handle_tunnel"), (t,))
-            });
+            let result = Py::new(py, PyTunnel::new(tunnel))
+                .and_then(|t| self.shim.call_method1(py, intern!(py, "handle_tunnel"), (t,)));
             if let Err(err) = result {
                 report(py, err, &self.shim);
             }
@@ -115,9 +103,9 @@ impl ServiceHandler for PyServiceHandler {
 
     fn handle_drop(&self, reason: Error) {
         with_python(|py| {
-            if let Err(err) =
-                self.shim
-                    .call_method1(py, intern!(py, "handle_drop"), (error_value(py, &reason),))
+            if let Err(err) = self
+                .shim
+                .call_method1(py, intern!(py, "handle_drop"), (error_value(py, &reason),))
             {
                 report(py, err, &self.shim);
             }
@@ -133,9 +121,9 @@ pub(crate) struct PyTopicHandler {
 impl TopicHandler for PyTopicHandler {
     fn handle_event(&self, event: Bytes) {
         with_python(|py| {
-            if let Err(err) =
-                self.shim
-                    .call_method1(py, intern!(py, "handle_event"), (PyBytes::new(py, &event),))
+            if let Err(err) = self
+                .shim
+                .call_method1(py, intern!(py, "handle_event"), (PyBytes::new(py, &event),))
             {
                 report(py, err, &self.shim);
             }

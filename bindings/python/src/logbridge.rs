@@ -81,26 +81,24 @@ pub(crate) fn install() {
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         return;
     }
-    let _ = std::thread::Builder::new()
-        .name("iris-log".into())
-        .spawn(move || {
-            while let Ok((level, message)) = rx.recv() {
-                let lost = LOST.swap(0, Ordering::Relaxed);
-                let logged = with_python(|py| {
-                    if lost > 0 {
-                        let _ = log(
-                            py,
-                            30,
-                            &format!("{lost} iris log records were dropped (too many at once)"),
-                        );
-                    }
-                    if let Err(e) = log(py, level, &message) {
-                        e.write_unraisable(py, None);
-                    }
-                });
-                if logged.is_none() {
-                    return; // the interpreter is exiting
+    let _ = std::thread::Builder::new().name("iris-log".into()).spawn(move || {
+        while let Ok((level, message)) = rx.recv() {
+            let lost = LOST.swap(0, Ordering::Relaxed);
+            let logged = with_python(|py| {
+                if lost > 0 {
+                    let _ = log(
+                        py,
+                        30,
+                        &format!("{lost} iris log records were dropped (too many at once)"),
+                    );
                 }
+                if let Err(e) = log(py, level, &message) {
+                    e.write_unraisable(py, None);
+                }
+            });
+            if logged.is_none() {
+                return; // the interpreter is exiting
             }
-        });
+        }
+    });
 }

@@ -25,22 +25,13 @@ impl PyService {
         let service = Arc::new(service);
         track_service(&service);
         let connection = Py::new(py, PyConnection::borrowed(service.connection().clone()))?;
-        Ok(PyService {
-            service,
-            connection,
-        })
+        Ok(PyService { service, connection })
     }
 }
 
 /// Turns a failed registration into the exception to raise: the one `init` raised, if any.
-fn registration_error(
-    py: Python<'_>,
-    handler: &PyServiceHandler,
-    err: &iris_client::Error,
-) -> PyErr {
-    handler
-        .take_init_error()
-        .unwrap_or_else(|| to_pyerr(py, err))
+fn registration_error(py: Python<'_>, handler: &PyServiceHandler, err: &iris_client::Error) -> PyErr {
+    handler.take_init_error().unwrap_or_else(|| to_pyerr(py, err))
 }
 
 /// Registers `handler` (an `iris.ServiceHandler`) as a member of `cluster` at the node on `port`.
@@ -60,8 +51,7 @@ pub(crate) fn register(
     let adapter = PyServiceHandler::new(service_shim(py, handler, None)?);
     let core_handler = adapter.clone();
     // The blocking core call runs `init` on this thread (so init may itself make blocking calls).
-    let registered =
-        py.allow_threads(|| iris_client::register(port, cluster, core_handler, limits));
+    let registered = py.allow_threads(|| iris_client::register(port, cluster, core_handler, limits));
     match registered {
         Ok(service) => PyService::new(py, service),
         Err(err) => Err(registration_error(py, &adapter, &err)),
@@ -124,11 +114,7 @@ impl PyService {
 
     fn __repr__(&self) -> String {
         let conn = self.service.connection();
-        format!(
-            "<iris.Service conn={} registered={}>",
-            conn.id(),
-            conn.is_open()
-        )
+        format!("<iris.Service conn={} registered={}>", conn.id(), conn.is_open())
     }
 
     // ---- asyncio bridge (used by iris.aio) ----

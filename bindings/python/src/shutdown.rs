@@ -97,11 +97,7 @@ thread_local! {
 fn keep_thread_state() {
     let _ = KEPT.try_with(|kept| {
         let mut kept = kept.borrow_mut();
-        if kept.is_some()
-            || !std::thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("iris-"))
-        {
+        if kept.is_some() || !std::thread::current().name().is_some_and(|n| n.starts_with("iris-")) {
             return;
         }
         // SAFETY: called without the GIL (handler threads never hold it between calls); Ensure
@@ -125,12 +121,8 @@ pub(crate) fn shutdown(py: Python<'_>) {
             let tasks: Vec<_> = live
                 .into_iter()
                 .filter_map(|entry| match entry {
-                    Live::Conn(w) => w
-                        .upgrade()
-                        .map(|c| rt.spawn(async move { c.close_async().await })),
-                    Live::Service(w) => w
-                        .upgrade()
-                        .map(|s| rt.spawn(async move { s.unregister_async().await })),
+                    Live::Conn(w) => w.upgrade().map(|c| rt.spawn(async move { c.close_async().await })),
+                    Live::Service(w) => w.upgrade().map(|s| rt.spawn(async move { s.unregister_async().await })),
                 })
                 .collect();
             rt.block_on(async move {

@@ -29,12 +29,7 @@ impl PyTunnel {
     /// Sends one message, waiting for flow-control allowance as needed; `timeout` (seconds)
     /// covers the whole message, `None` waits as long as it takes.
     #[pyo3(signature = (message, timeout = None))]
-    fn send(
-        &self,
-        py: Python<'_>,
-        message: &Bound<'_, PyAny>,
-        timeout: Option<f64>,
-    ) -> PyResult<()> {
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
         let message = payload(message, "message")?;
         let timeout = optional_timeout(py, timeout)?;
         wait(py, self.tunnel.send_async(message, timeout))
@@ -90,10 +85,7 @@ impl PyTunnel {
         let timeout = optional_timeout(py, timeout)?;
         let tunnel = self.tunnel.clone();
         spawn(done, future, async move {
-            tunnel
-                .send_async(message, timeout)
-                .await
-                .map(|_| Value::None)
+            tunnel.send_async(message, timeout).await.map(|_| Value::None)
         })
     }
 
@@ -114,8 +106,10 @@ impl PyTunnel {
 
     fn _start_close(&self, done: &Completions, future: PyObject) -> PyResult<TaskHandle> {
         let tunnel = self.tunnel.clone();
-        spawn(done, future, async move {
-            tunnel.close_async().await.map(|_| Value::None)
-        })
+        spawn(
+            done,
+            future,
+            async move { tunnel.close_async().await.map(|_| Value::None) },
+        )
     }
 }

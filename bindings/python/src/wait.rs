@@ -16,9 +16,7 @@ where
     T: Send,
 {
     let outcome = py.allow_threads(move || {
-        iris_client::block_on_checked(future, CHECK_EVERY, || {
-            Python::with_gil(|py| py.check_signals())
-        })
+        iris_client::block_on_checked(future, CHECK_EVERY, || Python::with_gil(|py| py.check_signals()))
     });
     match outcome {
         Err(e) | Ok(Ok(Err(e))) => Err(to_pyerr(py, &e)),
@@ -29,9 +27,6 @@ where
 
 /// Runs a blocking core call (one that is bounded by the core and safe on handler threads, such as
 /// close) without the GIL.
-pub(crate) fn blocking<T: Send>(
-    py: Python<'_>,
-    call: impl FnOnce() -> iris_client::Result<T> + Send,
-) -> PyResult<T> {
+pub(crate) fn blocking<T: Send>(py: Python<'_>, call: impl FnOnce() -> iris_client::Result<T> + Send) -> PyResult<T> {
     py.allow_threads(call).map_err(|e| to_pyerr(py, &e))
 }

@@ -66,8 +66,15 @@ impl Cidr {
             return Err(CidrError::Prefix { addr, prefix });
         }
         let host_bits = u32::from(width - prefix);
-        let mask = if host_bits >= 128 { 0 } else { !((1u128 << host_bits) - 1) };
-        Ok(Cidr { network: from_u128(addr.is_ipv4(), to_u128(addr) & mask), prefix })
+        let mask = if host_bits >= 128 {
+            0
+        } else {
+            !((1u128 << host_bits) - 1)
+        };
+        Ok(Cidr {
+            network: from_u128(addr.is_ipv4(), to_u128(addr) & mask),
+            prefix,
+        })
     }
 
     /// Number of addresses in the range.
@@ -87,7 +94,8 @@ impl Cidr {
 
     /// Whether `addr` lies in the range.
     pub fn contains(&self, addr: IpAddr) -> bool {
-        addr.is_ipv4() == self.network.is_ipv4() && Cidr::new(addr, self.prefix).is_ok_and(|c| c.network == self.network)
+        addr.is_ipv4() == self.network.is_ipv4()
+            && Cidr::new(addr, self.prefix).is_ok_and(|c| c.network == self.network)
     }
 
     /// The `i`-th address of the range (`i < len()`).

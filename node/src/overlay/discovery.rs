@@ -75,7 +75,11 @@ async fn seed_addrs(inner: &Inner) -> Vec<SocketAddr> {
 
 /// The discovery task: runs until aborted.
 pub(crate) async fn run(inner: Arc<Inner>) {
-    let ranges = if inner.config.probe { targets(&inner) } else { Vec::new() };
+    let ranges = if inner.config.probe {
+        targets(&inner)
+    } else {
+        Vec::new()
+    };
     let mut rate = BOOT_RATE;
     loop {
         let seeds = seed_addrs(&inner).await;

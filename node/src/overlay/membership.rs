@@ -141,7 +141,12 @@ impl Overlay {
             }
         }
         if listeners.is_empty() {
-            let addrs = config.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+            let addrs = config
+                .listen
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             let error = last_error.unwrap_or_else(|| std::io::Error::other("no listen address"));
             return Err(OverlayError::Bind { addrs, error });
         }
@@ -169,7 +174,12 @@ impl Overlay {
             tasks.push(tokio::spawn(accept_loop(listener, inner.clone())));
         }
         tasks.push(tokio::spawn(discovery::run(inner.clone())));
-        let discover = config.discover.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+        let discover = config
+            .discover
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         info!(node = %node, listen = ?listen, discover, probe = config.probe, seeds = ?config.seeds,
             seed_dns = ?config.seed_dns, "overlay started");
         Ok(Overlay { inner, tasks })
@@ -196,8 +206,10 @@ impl Overlay {
         for task in &self.tasks {
             task.abort();
         }
-        let entries: Vec<(Arc<RemotePeer>, Option<JoinHandle<()>>)> =
-            lock(&self.inner.links).values_mut().map(|e| (e.peer.clone(), e.writer.take())).collect();
+        let entries: Vec<(Arc<RemotePeer>, Option<JoinHandle<()>>)> = lock(&self.inner.links)
+            .values_mut()
+            .map(|e| (e.peer.clone(), e.writer.take()))
+            .collect();
         for (peer, _) in &entries {
             peer.send_wire(&Wire::Bye);
             peer.close();
@@ -269,7 +281,14 @@ impl Inner {
     }
 
     /// Serves one authenticated link until it ends.
-    async fn run_link(self: &Arc<Self>, mut reader: LinkReader, writer: LinkWriter, node: NodeId, role: Role, addr: SocketAddr) {
+    async fn run_link(
+        self: &Arc<Self>,
+        mut reader: LinkReader,
+        writer: LinkWriter,
+        node: NodeId,
+        role: Role,
+        addr: SocketAddr,
+    ) {
         let me = self.creds.node;
         if node == me {
             debug!(%addr, "reached myself; closing");
@@ -279,7 +298,10 @@ impl Inner {
         let link = LinkId(self.next_link.fetch_add(1, Ordering::Relaxed));
         let peer = Arc::new(RemotePeer::new(link, node));
         // Hello goes first, before anyone else can queue for this link.
-        peer.send_wire(&Wire::Hello { node: me, listen: self.listen.clone() });
+        peer.send_wire(&Wire::Hello {
+            node: me,
+            listen: self.listen.clone(),
+        });
         let replaced = {
             let mut links = lock(&self.links);
             let keep_new = match links.get(&node) {
@@ -294,7 +316,17 @@ impl Inner {
                 debug!(node = %node, link = link.0, "duplicate link; keeping the one dialled by the lower id");
                 return;
             }
-            links.insert(node, LinkEntry { peer: peer.clone(), initiator, listen: Vec::new(), writer: None }).map(|old| old.peer)
+            links
+                .insert(
+                    node,
+                    LinkEntry {
+                        peer: peer.clone(),
+                        initiator,
+                        listen: Vec::new(),
+                        writer: None,
+                    },
+                )
+                .map(|old| old.peer)
         };
         if let Some(old) = replaced {
             debug!(node = %node, old = old.link.0, new = link.0, "duplicate link replaced");
@@ -410,7 +442,10 @@ impl Inner {
             peer.send_wire(&Wire::Cluster { name: cluster, load });
         }
         for topic in self.router.local_topics() {
-            peer.send_wire(&Wire::Topic { name: topic, subscribed: true });
+            peer.send_wire(&Wire::Topic {
+                name: topic,
+                subscribed: true,
+            });
         }
         let addrs: Vec<SocketAddr> = lock(&self.links)
             .values()

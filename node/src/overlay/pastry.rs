@@ -47,7 +47,12 @@ pub struct Pastry {
 impl Pastry {
     /// Empty state for node `me`.
     pub fn new(me: NodeId) -> Pastry {
-        Pastry { me, table: vec![[None; COLUMNS]; DIGITS], larger: Vec::new(), smaller: Vec::new() }
+        Pastry {
+            me,
+            table: vec![[None; COLUMNS]; DIGITS],
+            larger: Vec::new(),
+            smaller: Vec::new(),
+        }
     }
 
     /// This node's id.
@@ -85,9 +90,10 @@ impl Pastry {
     fn leaf_covers(&self, key: NodeId) -> bool {
         let cw = key.0.wrapping_sub(self.me.0);
         let ccw = self.me.0.wrapping_sub(key.0);
-        let covers_cw = self.larger.len() < LEAF_SET / 2 || self.larger.last().is_some_and(|f| cw <= f.0.wrapping_sub(self.me.0));
-        let covers_ccw =
-            self.smaller.len() < LEAF_SET / 2 || self.smaller.last().is_some_and(|f| ccw <= self.me.0.wrapping_sub(f.0));
+        let covers_cw =
+            self.larger.len() < LEAF_SET / 2 || self.larger.last().is_some_and(|f| cw <= f.0.wrapping_sub(self.me.0));
+        let covers_ccw = self.smaller.len() < LEAF_SET / 2
+            || self.smaller.last().is_some_and(|f| ccw <= self.me.0.wrapping_sub(f.0));
         (cw <= ccw && covers_cw) || (ccw <= cw && covers_ccw) || (covers_cw && covers_ccw)
     }
 }
@@ -144,7 +150,10 @@ impl Routing for Pastry {
         }
         // Rare case: any known node at least as close in prefix and numerically closer.
         let mine = ring_distance(self.me, key);
-        let mut candidates = self.known().into_iter().filter(|&n| shared_prefix(n, key) >= row && ring_distance(n, key) < mine);
+        let mut candidates = self
+            .known()
+            .into_iter()
+            .filter(|&n| shared_prefix(n, key) >= row && ring_distance(n, key) < mine);
         closest_of(&mut candidates)
     }
 

@@ -135,14 +135,35 @@ impl RemotePeer {
     /// Translates a frame the router addressed to this destination into a node message.
     pub(crate) fn send_frame(&self, frame: &NodeFrame) {
         let msg = match frame {
-            NodeFrame::Reply { id, outcome } => Wire::Reply { id: *id, outcome: outcome.clone() },
-            NodeFrame::TunConfirm { tunnel_id, chunk_limit: None } => Wire::TunFailed { build: *tunnel_id },
-            NodeFrame::TunAllow { tunnel_id, space } => Wire::TunAllow { tunnel: *tunnel_id, space: *space },
-            NodeFrame::TunTransfer { tunnel_id, size_or_cont, payload } => {
-                Wire::TunTransfer { tunnel: *tunnel_id, size_or_cont: *size_or_cont, payload: payload.clone() }
-            }
-            NodeFrame::TunClose { tunnel_id, reason } => Wire::TunClose { tunnel: *tunnel_id, reason: reason.clone() },
-            NodeFrame::Publish { topic, event } => Wire::Publish { topic: topic.clone(), event: event.clone() },
+            NodeFrame::Reply { id, outcome } => Wire::Reply {
+                id: *id,
+                outcome: outcome.clone(),
+            },
+            NodeFrame::TunConfirm {
+                tunnel_id,
+                chunk_limit: None,
+            } => Wire::TunFailed { build: *tunnel_id },
+            NodeFrame::TunAllow { tunnel_id, space } => Wire::TunAllow {
+                tunnel: *tunnel_id,
+                space: *space,
+            },
+            NodeFrame::TunTransfer {
+                tunnel_id,
+                size_or_cont,
+                payload,
+            } => Wire::TunTransfer {
+                tunnel: *tunnel_id,
+                size_or_cont: *size_or_cont,
+                payload: payload.clone(),
+            },
+            NodeFrame::TunClose { tunnel_id, reason } => Wire::TunClose {
+                tunnel: *tunnel_id,
+                reason: reason.clone(),
+            },
+            NodeFrame::Publish { topic, event } => Wire::Publish {
+                topic: topic.clone(),
+                event: event.clone(),
+            },
             other => {
                 // The router sends these to remote destinations through dedicated paths.
                 tracing::error!(node = %self.node, frame = ?other, "frame cannot travel to another node; dropped");

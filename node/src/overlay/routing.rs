@@ -50,7 +50,10 @@ pub struct FullMesh {
 impl FullMesh {
     /// A table for node `me` that knows nobody yet.
     pub fn new(me: NodeId) -> FullMesh {
-        FullMesh { me, nodes: BTreeSet::new() }
+        FullMesh {
+            me,
+            nodes: BTreeSet::new(),
+        }
     }
 }
 

@@ -146,14 +146,23 @@ fn check(n: usize, keys: usize) -> Stats {
     let stats = sim.measure(keys, &mut rng);
     eprintln!("pastry sim: {stats:?} (hop bound {})", hop_bound(n));
     assert_eq!(stats.wrong, 0, "every key reaches its numerically closest node");
-    assert!(stats.max_hops <= hop_bound(n), "{} hops > {}", stats.max_hops, hop_bound(n));
+    assert!(
+        stats.max_hops <= hop_bound(n),
+        "{} hops > {}",
+        stats.max_hops,
+        hop_bound(n)
+    );
     stats
 }
 
 #[test]
 fn two_hundred_nodes_route_every_key_to_its_owner_in_logarithmic_hops() {
     let stats = check(200, 2000);
-    assert!(stats.max_state < 200, "state stays below a full mesh: {}", stats.max_state);
+    assert!(
+        stats.max_state < 200,
+        "state stays below a full mesh: {}",
+        stats.max_state
+    );
 }
 
 #[test]

@@ -21,7 +21,9 @@ impl WireLimits {
     /// Limits for a relay whose clients may send `max_message` octets: payloads plus room for the
     /// names and ids around them.
     pub fn for_max_message(max_message: usize) -> WireLimits {
-        WireLimits { max_body: max_message.saturating_add(2 * 65536) }
+        WireLimits {
+            max_body: max_message.saturating_add(2 * 65536),
+        }
     }
 }
 
@@ -221,7 +223,11 @@ impl Wire {
         buf.reserve(body_len);
         let start = buf.len();
         self.encode_body(buf);
-        debug_assert_eq!(buf.len() - start, body_len, "body_len disagrees with encode_body for {self:?}");
+        debug_assert_eq!(
+            buf.len() - start,
+            body_len,
+            "body_len disagrees with encode_body for {self:?}"
+        );
     }
 
     /// The encoded body's length (opcode included, prefix excluded).
@@ -242,9 +248,12 @@ impl Wire {
             Wire::Peers { addrs: a } => addrs(a),
             Wire::Cluster { name, load } => bin(name.len()) + vl(u64::from(load.members)) + vl(u64::from(load.spare)),
             Wire::Topic { name, .. } => bin(name.len()) + 1,
-            Wire::Request { id, cluster, request, timeout_ms } => {
-                vl(*id) + bin(cluster.len()) + bin(request.len()) + vl(*timeout_ms)
-            }
+            Wire::Request {
+                id,
+                cluster,
+                request,
+                timeout_ms,
+            } => vl(*id) + bin(cluster.len()) + bin(request.len()) + vl(*timeout_ms),
             Wire::Reply { id, outcome } => {
                 vl(*id)
                     + 1
@@ -256,11 +265,19 @@ impl Wire {
             }
             Wire::Broadcast { cluster, message } => bin(cluster.len()) + bin(message.len()),
             Wire::Publish { topic, event } => bin(topic.len()) + bin(event.len()),
-            Wire::TunInit { build, cluster, timeout_ms } => vl(*build) + bin(cluster.len()) + vl(*timeout_ms),
+            Wire::TunInit {
+                build,
+                cluster,
+                timeout_ms,
+            } => vl(*build) + bin(cluster.len()) + vl(*timeout_ms),
             Wire::TunConfirm { build, tunnel } => vl(*build) + vl(*tunnel),
             Wire::TunFailed { build } => vl(*build),
             Wire::TunAllow { tunnel, space } => vl(*tunnel) + vl(*space),
-            Wire::TunTransfer { tunnel, size_or_cont, payload } => vl(*tunnel) + vl(*size_or_cont) + bin(payload.len()),
+            Wire::TunTransfer {
+                tunnel,
+                size_or_cont,
+                payload,
+            } => vl(*tunnel) + vl(*size_or_cont) + bin(payload.len()),
             Wire::TunClose { tunnel, reason } => vl(*tunnel) + bin(reason.len()),
         }
     }
@@ -290,7 +307,12 @@ impl Wire {
                 put_binary(b, name.as_bytes());
                 b.extend_from_slice(&[u8::from(*subscribed)]);
             }
-            Wire::Request { id, cluster, request, timeout_ms } => {
+            Wire::Request {
+                id,
+                cluster,
+                request,
+                timeout_ms,
+            } => {
                 op(b, op::REQUEST);
                 put_varint(b, *id);
                 put_binary(b, cluster.as_bytes());
@@ -322,7 +344,11 @@ impl Wire {
                 put_binary(b, topic.as_bytes());
                 put_binary(b, event);
             }
-            Wire::TunInit { build, cluster, timeout_ms } => {
+            Wire::TunInit {
+                build,
+                cluster,
+                timeout_ms,
+            } => {
                 op(b, op::TUN_INIT);
                 put_varint(b, *build);
                 put_binary(b, cluster.as_bytes());
@@ -342,7 +368,11 @@ impl Wire {
                 put_varint(b, *tunnel);
                 put_varint(b, *space);
             }
-            Wire::TunTransfer { tunnel, size_or_cont, payload } => {
+            Wire::TunTransfer {
+                tunnel,
+                size_or_cont,
+                payload,
+            } => {
                 op(b, op::TUN_TRANSFER);
                 put_varint(b, *tunnel);
                 put_varint(b, *size_or_cont);
@@ -358,7 +388,9 @@ impl Wire {
 
     /// Decodes one message from the front of `buf`: `Ok(None)` when it is not complete yet.
     pub fn decode(buf: &mut BytesMut, limits: &WireLimits) -> Result<Option<Wire>, WireError> {
-        let Some((len, prefix)) = peek_varint(buf)? else { return Ok(None) };
+        let Some((len, prefix)) = peek_varint(buf)? else {
+            return Ok(None);
+        };
         if len > limits.max_body as u64 {
             return Err(WireError::TooLong(len));
         }
@@ -473,15 +505,25 @@ impl Reader {
                 let id = self.take(16)?;
                 let mut a = [0u8; 16];
                 a.copy_from_slice(&id);
-                Wire::Hello { node: NodeId(u128::from_be_bytes(a)), listen: self.addrs()? }
+                Wire::Hello {
+                    node: NodeId(u128::from_be_bytes(a)),
+                    listen: self.addrs()?,
+                }
             }
             op::HEARTBEAT => Wire::Heartbeat,
             op::BYE => Wire::Bye,
             op::PEERS => Wire::Peers { addrs: self.addrs()? },
-            op::CLUSTER => {
-                Wire::Cluster { name: self.string()?, load: ClusterLoad { members: self.u32()?, spare: self.u32()? } }
-            }
-            op::TOPIC => Wire::Topic { name: self.string()?, subscribed: self.bool()? },
+            op::CLUSTER => Wire::Cluster {
+                name: self.string()?,
+                load: ClusterLoad {
+                    members: self.u32()?,
+                    spare: self.u32()?,
+                },
+            },
+            op::TOPIC => Wire::Topic {
+                name: self.string()?,
+                subscribed: self.bool()?,
+            },
             op::REQUEST => Wire::Request {
                 id: self.varint()?,
                 cluster: self.string()?,
@@ -498,16 +540,37 @@ impl Reader {
                 };
                 Wire::Reply { id, outcome }
             }
-            op::BROADCAST => Wire::Broadcast { cluster: self.string()?, message: self.binary()? },
-            op::PUBLISH => Wire::Publish { topic: self.string()?, event: self.binary()? },
-            op::TUN_INIT => Wire::TunInit { build: self.varint()?, cluster: self.string()?, timeout_ms: self.varint()? },
-            op::TUN_CONFIRM => Wire::TunConfirm { build: self.varint()?, tunnel: self.varint()? },
+            op::BROADCAST => Wire::Broadcast {
+                cluster: self.string()?,
+                message: self.binary()?,
+            },
+            op::PUBLISH => Wire::Publish {
+                topic: self.string()?,
+                event: self.binary()?,
+            },
+            op::TUN_INIT => Wire::TunInit {
+                build: self.varint()?,
+                cluster: self.string()?,
+                timeout_ms: self.varint()?,
+            },
+            op::TUN_CONFIRM => Wire::TunConfirm {
+                build: self.varint()?,
+                tunnel: self.varint()?,
+            },
             op::TUN_FAILED => Wire::TunFailed { build: self.varint()? },
-            op::TUN_ALLOW => Wire::TunAllow { tunnel: self.varint()?, space: self.varint()? },
-            op::TUN_TRANSFER => {
-                Wire::TunTransfer { tunnel: self.varint()?, size_or_cont: self.varint()?, payload: self.binary()? }
-            }
-            op::TUN_CLOSE => Wire::TunClose { tunnel: self.varint()?, reason: self.string()? },
+            op::TUN_ALLOW => Wire::TunAllow {
+                tunnel: self.varint()?,
+                space: self.varint()?,
+            },
+            op::TUN_TRANSFER => Wire::TunTransfer {
+                tunnel: self.varint()?,
+                size_or_cont: self.varint()?,
+                payload: self.binary()?,
+            },
+            op::TUN_CLOSE => Wire::TunClose {
+                tunnel: self.varint()?,
+                reason: self.string()?,
+            },
             other => return Err(WireError::UnknownOp(other)),
         })
     }
@@ -521,25 +584,74 @@ mod tests {
     fn every_message_round_trips_and_lengths_are_bounded() {
         let limits = WireLimits { max_body: 4096 };
         let msgs = vec![
-            Wire::Hello { node: NodeId(7), listen: vec!["127.0.0.2:9".parse().unwrap(), "[::1]:8".parse().unwrap()] },
+            Wire::Hello {
+                node: NodeId(7),
+                listen: vec!["127.0.0.2:9".parse().unwrap(), "[::1]:8".parse().unwrap()],
+            },
             Wire::Heartbeat,
             Wire::Bye,
-            Wire::Cluster { name: "svc".into(), load: ClusterLoad { members: 3, spare: 2 } },
-            Wire::Topic { name: "t".into(), subscribed: true },
-            Wire::Request { id: 1, cluster: "svc".into(), request: Bytes::from_static(b"x"), timeout_ms: 5 },
-            Wire::Reply { id: 1, outcome: ReplyOutcome::Fault("no".into()) },
-            Wire::Reply { id: 2, outcome: ReplyOutcome::TimedOut },
-            Wire::TunTransfer { tunnel: 3, size_or_cont: 0, payload: Bytes::from_static(b"abc") },
-            Wire::TunClose { tunnel: 3, reason: "".into() },
-            Wire::TunTransfer { tunnel: u64::MAX, size_or_cont: 1 << 35, payload: Bytes::from(vec![1u8; 300]) },
-            Wire::TunInit { build: 128, cluster: "c".into(), timeout_ms: 16384 },
+            Wire::Cluster {
+                name: "svc".into(),
+                load: ClusterLoad { members: 3, spare: 2 },
+            },
+            Wire::Topic {
+                name: "t".into(),
+                subscribed: true,
+            },
+            Wire::Request {
+                id: 1,
+                cluster: "svc".into(),
+                request: Bytes::from_static(b"x"),
+                timeout_ms: 5,
+            },
+            Wire::Reply {
+                id: 1,
+                outcome: ReplyOutcome::Fault("no".into()),
+            },
+            Wire::Reply {
+                id: 2,
+                outcome: ReplyOutcome::TimedOut,
+            },
+            Wire::TunTransfer {
+                tunnel: 3,
+                size_or_cont: 0,
+                payload: Bytes::from_static(b"abc"),
+            },
+            Wire::TunClose {
+                tunnel: 3,
+                reason: "".into(),
+            },
+            Wire::TunTransfer {
+                tunnel: u64::MAX,
+                size_or_cont: 1 << 35,
+                payload: Bytes::from(vec![1u8; 300]),
+            },
+            Wire::TunInit {
+                build: 128,
+                cluster: "c".into(),
+                timeout_ms: 16384,
+            },
             Wire::TunConfirm { build: 127, tunnel: 0 },
             Wire::TunFailed { build: 1 << 21 },
-            Wire::TunAllow { tunnel: 5, space: 4 << 20 },
-            Wire::Broadcast { cluster: "b".into(), message: Bytes::from_static(b"m") },
-            Wire::Publish { topic: "t".into(), event: Bytes::from(vec![0u8; 200]) },
-            Wire::Peers { addrs: vec!["10.1.2.3:4".parse().unwrap()] },
-            Wire::Reply { id: 3, outcome: ReplyOutcome::Reply(Bytes::from_static(b"ok")) },
+            Wire::TunAllow {
+                tunnel: 5,
+                space: 4 << 20,
+            },
+            Wire::Broadcast {
+                cluster: "b".into(),
+                message: Bytes::from_static(b"m"),
+            },
+            Wire::Publish {
+                topic: "t".into(),
+                event: Bytes::from(vec![0u8; 200]),
+            },
+            Wire::Peers {
+                addrs: vec!["10.1.2.3:4".parse().unwrap()],
+            },
+            Wire::Reply {
+                id: 3,
+                outcome: ReplyOutcome::Reply(Bytes::from_static(b"ok")),
+            },
         ];
         let mut buf = BytesMut::new();
         for m in &msgs {

@@ -50,7 +50,10 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
     }
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(4096);
-    let handshake = tokio::time::timeout(ctx.config.handshake_timeout, read_init(&mut reader, &mut buf, ctx.config.max_message));
+    let handshake = tokio::time::timeout(
+        ctx.config.handshake_timeout,
+        read_init(&mut reader, &mut buf, ctx.config.max_message),
+    );
     let handshake = tokio::select! {
         result = handshake => result,
         // Not yet a client: nothing to say goodbye to.
@@ -66,7 +69,11 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
             if let Some(reason) = e.deny_reason() {
                 info!(error = %e, "handshake denied");
                 let mut out = BytesMut::new();
-                NodeFrame::Deny { magic: ByteStr::from_static(RELAY_MAGIC), reason: reason.into() }.encode(&mut out);
+                NodeFrame::Deny {
+                    magic: ByteStr::from_static(RELAY_MAGIC),
+                    reason: reason.into(),
+                }
+                .encode(&mut out);
                 let _ = tokio::time::timeout(FLUSH_GRACE, async {
                     let _ = writer.write_all(&out).await;
                     let _ = writer.shutdown().await;
@@ -85,7 +92,10 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
     let hard_limit = 4 * ctx.config.max_message + super::outbox::HIGH_WATER;
     let peer = LocalPeer::new(id, cluster, Outbox::new(hard_limit));
     // INIT is queued before the peer becomes routable, so it is the first frame the client sees.
-    peer.outbox.push(&NodeFrame::Init { magic: ByteStr::from_static(RELAY_MAGIC), version: ByteStr::from_static(PROTOCOL_VERSION) });
+    peer.outbox.push(&NodeFrame::Init {
+        magic: ByteStr::from_static(RELAY_MAGIC),
+        version: ByteStr::from_static(PROTOCOL_VERSION),
+    });
     let writer_task = {
         let peer = peer.clone();
         tokio::spawn(async move { peer.outbox.run_writer(writer).await })
@@ -103,7 +113,9 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
         Ending::ClientClosed => {
             info!("client closed");
             ctx.router.detach(&peer, "the other end closed its connection");
-            peer.outbox.close(Some(&NodeFrame::Close { reason: ByteStr::from_static("") }));
+            peer.outbox.close(Some(&NodeFrame::Close {
+                reason: ByteStr::from_static(""),
+            }));
         }
         Ending::Disconnected(err) => {
             match err {
@@ -117,15 +129,22 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
         Ending::Violation(reason) => {
             warn!(%reason, "protocol violation; dropping connection");
             ctx.router.detach(&peer, "the other end was dropped");
-            peer.outbox.close(Some(&NodeFrame::Close { reason: format!("protocol violation: {reason}").into() }));
+            peer.outbox.close(Some(&NodeFrame::Close {
+                reason: format!("protocol violation: {reason}").into(),
+            }));
         }
         Ending::Shutdown => {
             info!("closing: node shutting down");
             ctx.router.detach(&peer, "node shutting down");
-            peer.outbox.close(Some(&NodeFrame::Close { reason: ByteStr::from_static("node shutting down") }));
+            peer.outbox.close(Some(&NodeFrame::Close {
+                reason: ByteStr::from_static("node shutting down"),
+            }));
         }
         Ending::OutputFailed(reason) => {
-            warn!(reason = reason.as_deref().unwrap_or("writer ended"), "dropping connection");
+            warn!(
+                reason = reason.as_deref().unwrap_or("writer ended"),
+                "dropping connection"
+            );
             ctx.router.detach(&peer, "the other end was dropped");
         }
     }
@@ -141,7 +160,12 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
 }
 
 /// Reads and handles frames until the connection should end.
-async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Ending {
+async fn read_frames(
+    ctx: &RelayContext,
+    peer: &Arc<LocalPeer>,
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+) -> Ending {
     let me = Destination::Local(peer.clone());
     // Created once: re-arming these waits on every read would cost more than the read.
     let shutdown = ctx.shutdown.wait();
@@ -183,17 +207,28 @@ fn handle(ctx: &RelayContext, peer: &Arc<LocalPeer>, me: &Destination, frame: Cl
         ClientFrame::Init { .. } => return Err(Violation("INIT after the handshake".into())),
         ClientFrame::Close => return Ok(Flow::Close),
         ClientFrame::Broadcast { cluster, message } => router.broadcast(&cluster, message),
-        ClientFrame::Request { id, cluster, request, timeout_ms } => router.request(me, id, &cluster, request, timeout_ms),
+        ClientFrame::Request {
+            id,
+            cluster,
+            request,
+            timeout_ms,
+        } => router.request(me, id, &cluster, request, timeout_ms),
         ClientFrame::Reply { id, result } => router.reply(peer, id, result),
         ClientFrame::Subscribe { topic } => router.subscribe(peer, topic),
         ClientFrame::Unsubscribe { topic } => router.unsubscribe(peer, &topic),
         ClientFrame::Publish { topic, event } => router.publish(topic, event),
-        ClientFrame::TunInit { tunnel_id, cluster, timeout_ms } => router.tunnel_init(peer, tunnel_id, &cluster, timeout_ms)?,
+        ClientFrame::TunInit {
+            tunnel_id,
+            cluster,
+            timeout_ms,
+        } => router.tunnel_init(peer, tunnel_id, &cluster, timeout_ms)?,
         ClientFrame::TunConfirm { build_id, tunnel_id } => router.tunnel_confirm(peer, build_id, tunnel_id)?,
         ClientFrame::TunAllow { tunnel_id, space } => router.tunnel_allow(peer, tunnel_id, space),
-        ClientFrame::TunTransfer { tunnel_id, size_or_cont, payload } => {
-            router.tunnel_transfer(peer, tunnel_id, size_or_cont, payload)?
-        }
+        ClientFrame::TunTransfer {
+            tunnel_id,
+            size_or_cont,
+            payload,
+        } => router.tunnel_transfer(peer, tunnel_id, size_or_cont, payload)?,
         ClientFrame::TunClose { tunnel_id } => router.tunnel_close(peer, tunnel_id),
     }
     Ok(Flow::Continue)
@@ -202,7 +237,12 @@ fn handle(ctx: &RelayContext, peer: &Arc<LocalPeer>, me: &Destination, frame: Cl
 /// The client sent CLOSE: stop routing new work to it at once, let the requests already delivered
 /// to it be answered (or expire), then end. Meanwhile only REPLY and tunnel frames are acted on;
 /// new operations from a client that said goodbye are ignored.
-async fn graceful_close(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Ending {
+async fn graceful_close(
+    ctx: &RelayContext,
+    peer: &Arc<LocalPeer>,
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+) -> Ending {
     ctx.router.depart(peer);
     let shutdown = ctx.shutdown.wait();
     tokio::pin!(shutdown);
@@ -216,7 +256,11 @@ async fn graceful_close(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut 
                     ClientFrame::Reply { id, result } => ctx.router.reply(peer, id, result),
                     ClientFrame::TunAllow { tunnel_id, space } => ctx.router.tunnel_allow(peer, tunnel_id, space),
                     ClientFrame::TunClose { tunnel_id } => ctx.router.tunnel_close(peer, tunnel_id),
-                    ClientFrame::TunTransfer { tunnel_id, size_or_cont, payload } => {
+                    ClientFrame::TunTransfer {
+                        tunnel_id,
+                        size_or_cont,
+                        payload,
+                    } => {
                         if let Err(v) = ctx.router.tunnel_transfer(peer, tunnel_id, size_or_cont, payload) {
                             return Ending::Violation(v.0);
                         }

@@ -1,7 +1,9 @@
 //! The relay v1 handshake: the client's INIT, answered by INIT or DENY.
 
 use bytes::BytesMut;
-use iris_client::codec::{decode_client_frame, op, ByteStr, ClientFrame, DecodeError, Limits, CLIENT_MAGIC, PROTOCOL_VERSION};
+use iris_client::codec::{
+    decode_client_frame, op, ByteStr, ClientFrame, DecodeError, Limits, CLIENT_MAGIC, PROTOCOL_VERSION,
+};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Cap on each INIT field: names are short, and a stranger that has not even said hello gets no
@@ -35,7 +37,9 @@ impl HandshakeError {
     /// The DENY reason to send, for the one failure that is answered with DENY.
     pub fn deny_reason(&self) -> Option<String> {
         match self {
-            HandshakeError::Version(v) => Some(format!("protocol version mismatch: node speaks {PROTOCOL_VERSION}, client sent {v}")),
+            HandshakeError::Version(v) => Some(format!(
+                "protocol version mismatch: node speaks {PROTOCOL_VERSION}, client sent {v}"
+            )),
             _ => None,
         }
     }
@@ -43,8 +47,15 @@ impl HandshakeError {
 
 /// Reads the client's INIT and returns the cluster it joins (`None` for a plain client). Bytes that
 /// follow the INIT stay in `buf` for the frame loop. The caller applies the deadline.
-pub async fn read_init<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut BytesMut, max_message: usize) -> Result<Option<ByteStr>, HandshakeError> {
-    let limits = Limits { max_message: max_message.min(HANDSHAKE_FIELD_LIMIT), ..Limits::default() };
+pub async fn read_init<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    max_message: usize,
+) -> Result<Option<ByteStr>, HandshakeError> {
+    let limits = Limits {
+        max_message: max_message.min(HANDSHAKE_FIELD_LIMIT),
+        ..Limits::default()
+    };
     loop {
         if let Some(&first) = buf.first() {
             // Checked before decoding: a non-INIT frame must not even be parsed.
@@ -52,7 +63,12 @@ pub async fn read_init<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut BytesMut,
                 return Err(HandshakeError::NotInit(first));
             }
             if let Some(frame) = decode_client_frame(buf, &limits)? {
-                let ClientFrame::Init { magic, version, cluster } = frame else {
+                let ClientFrame::Init {
+                    magic,
+                    version,
+                    cluster,
+                } = frame
+                else {
                     return Err(HandshakeError::NotInit(first));
                 };
                 if magic != CLIENT_MAGIC {

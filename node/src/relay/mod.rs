@@ -87,8 +87,18 @@ pub struct RelayContext {
 impl RelayContext {
     /// Shared state for the connections of one relay.
     pub fn new(router: Arc<Router>, config: RelayConfig, shutdown: Shutdown) -> Arc<RelayContext> {
-        let limits = Limits { max_message: config.max_message, ..Limits::default() };
-        Arc::new(RelayContext { router, config, limits, shutdown, tracker: ConnTracker::default(), next_conn: AtomicU64::new(1) })
+        let limits = Limits {
+            max_message: config.max_message,
+            ..Limits::default()
+        };
+        Arc::new(RelayContext {
+            router,
+            config,
+            limits,
+            shutdown,
+            tracker: ConnTracker::default(),
+            next_conn: AtomicU64::new(1),
+        })
     }
 }
 

@@ -63,7 +63,12 @@ struct State {
 impl Outbox {
     /// An open outbox that drops its connection once more than `hard_limit` octets are queued.
     pub fn new(hard_limit: usize) -> Outbox {
-        Outbox { state: Mutex::default(), ready: Notify::new(), changed: Notify::new(), hard_limit: hard_limit.max(HIGH_WATER) }
+        Outbox {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            changed: Notify::new(),
+            hard_limit: hard_limit.max(HIGH_WATER),
+        }
     }
 
     /// Queues a frame regardless of the high-water mark. Returns false if the outbox is closing.
@@ -221,7 +226,9 @@ mod tests {
     use bytes::Bytes;
 
     fn broadcast(len: usize) -> NodeFrame {
-        NodeFrame::Broadcast { message: Bytes::from(vec![7u8; len]) }
+        NodeFrame::Broadcast {
+            message: Bytes::from(vec![7u8; len]),
+        }
     }
 
     #[test]
@@ -255,7 +262,9 @@ mod tests {
         }
         outbox.close(Some(&NodeFrame::Close { reason: "".into() }));
         let mut got = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut server, &mut got).await.expect("read");
+        tokio::io::AsyncReadExt::read_to_end(&mut server, &mut got)
+            .await
+            .expect("read");
         writer.await.expect("writer");
         assert_eq!(got.len(), 100 * 102 + 2);
         assert_eq!(outbox.failed().await, None);

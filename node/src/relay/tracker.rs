@@ -26,7 +26,9 @@ impl ConnTracker {
     /// Registers a live connection until the guard drops.
     pub fn enter(&self) -> ConnGuard {
         self.inner.live.fetch_add(1, Ordering::SeqCst);
-        ConnGuard { inner: self.inner.clone() }
+        ConnGuard {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Live connections now.

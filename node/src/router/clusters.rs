@@ -67,7 +67,9 @@ impl Router {
 
     /// This node's own members of `cluster` and their spare capacity, as announced to peers.
     pub fn local_cluster_load(&self, cluster: &ByteStr) -> ClusterLoad {
-        let Some(members) = self.members(cluster) else { return ClusterLoad { members: 0, spare: 0 } };
+        let Some(members) = self.members(cluster) else {
+            return ClusterLoad { members: 0, spare: 0 };
+        };
         let mut load = ClusterLoad { members: 0, spare: 0 };
         for m in members.iter().filter(|m| m.is_local()) {
             load.members += 1;
@@ -79,7 +81,11 @@ impl Router {
     /// Every cluster with at least one local member.
     pub fn local_clusters(&self) -> Vec<ByteStr> {
         let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
-        clusters.iter().filter(|(_, c)| c.members.iter().any(|m| m.is_local())).map(|(n, _)| n.clone()).collect()
+        clusters
+            .iter()
+            .filter(|(_, c)| c.members.iter().any(|m| m.is_local()))
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// Weighted choice across nodes: each local member weighs [`local_weight`], each other node
@@ -141,7 +147,12 @@ impl Router {
         let members: &[Destination] = if entry.remote_count == 0 {
             &entry.members
         } else if local_only {
-            filtered = entry.members.iter().filter(|m| m.is_local()).cloned().collect::<Vec<_>>();
+            filtered = entry
+                .members
+                .iter()
+                .filter(|m| m.is_local())
+                .cloned()
+                .collect::<Vec<_>>();
             &filtered
         } else {
             if let Some(pick) = self.pick_weighted(cluster, &entry.members) {
@@ -188,12 +199,17 @@ impl Router {
     pub(super) fn broadcast_to(&self, cluster: &ByteStr, message: Bytes, local_only: bool) {
         let Some(members) = self.members(cluster) else { return };
         let mut wire = None;
-        let frame = NodeFrame::Broadcast { message: message.clone() };
+        let frame = NodeFrame::Broadcast {
+            message: message.clone(),
+        };
         for member in members.iter() {
             match member {
                 Destination::Local(_) => member.send_best_effort(&frame, "broadcast"),
                 Destination::Remote(remote) if !local_only => {
-                    let msg = wire.get_or_insert_with(|| Wire::Broadcast { cluster: cluster.clone(), message: message.clone() });
+                    let msg = wire.get_or_insert_with(|| Wire::Broadcast {
+                        cluster: cluster.clone(),
+                        message: message.clone(),
+                    });
                     remote.send_wire_best_effort(msg, "broadcast");
                 }
                 Destination::Remote(_) => {}

@@ -20,19 +20,19 @@ mod tests;
 mod tests_remote;
 
 pub use destination::{ConnId, Destination, DestinationKey, LocalPeer};
-pub use tunnels::{INITIAL_TUNNEL_ALLOWANCE, TUNNEL_CHUNK_LIMIT};
+pub use remote_in::LocalChange;
 pub(crate) use requests::PendingRequest;
 pub(crate) use tunnels::{PendingBuild, TunnelSlot};
-pub use remote_in::LocalChange;
+pub use tunnels::{INITIAL_TUNNEL_ALLOWANCE, TUNNEL_CHUNK_LIMIT};
 
 use clusters::Cluster;
+use iris_client::codec::ByteStr;
+#[cfg(test)]
+use iris_client::codec::ReplyOutcome;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use timer::{Expiry, Timer};
-use iris_client::codec::ByteStr;
-#[cfg(test)]
-use iris_client::codec::ReplyOutcome;
 
 /// A client broke the protocol in a way only the router can see (e.g. reused a tunnel id); the
 /// connection that did it is dropped with this reason.
@@ -118,9 +118,11 @@ impl Router {
             Expiry::Request { target, id } => self.expire_request(&target, id),
             Expiry::Unanswered { caller, caller_id } => requests::answer_timed_out(&caller, caller_id),
             Expiry::Build { target, build_id } => self.expire_build(&target, build_id),
-            Expiry::UnroutedBuild { initiator, tunnel_id, token } => {
-                self.expire_unrouted_build(&initiator, tunnel_id, token)
-            }
+            Expiry::UnroutedBuild {
+                initiator,
+                tunnel_id,
+                token,
+            } => self.expire_unrouted_build(&initiator, tunnel_id, token),
         }
     }
 }

@@ -45,22 +45,31 @@ impl Router {
                     self.remove_destination(&name, dest().key());
                 }
             }
-            Wire::Request { id, cluster, request, timeout_ms } => {
-                self.request_to(&dest(), id, &cluster, request, timeout_ms, true)
-            }
+            Wire::Request {
+                id,
+                cluster,
+                request,
+                timeout_ms,
+            } => self.request_to(&dest(), id, &cluster, request, timeout_ms, true),
             Wire::Reply { id, outcome } => self.remote_reply(remote, id, outcome),
             Wire::Broadcast { cluster, message } => self.broadcast_to(&cluster, message, true),
             Wire::Publish { topic, event } => self.publish_to(topic, event, true),
-            Wire::TunInit { build, cluster, timeout_ms } => {
+            Wire::TunInit {
+                build,
+                cluster,
+                timeout_ms,
+            } => {
                 let key = remote.allocate_tunnel_key();
                 self.build(dest(), build, key, &cluster, timeout_ms, true);
             }
             Wire::TunConfirm { build, tunnel } => self.remote_tunnel_confirm(remote, build, tunnel),
             Wire::TunFailed { build } => self.remote_tunnel_failed(remote, build),
             Wire::TunAllow { tunnel, space } => self.remote_tunnel_allow(remote, tunnel, space),
-            Wire::TunTransfer { tunnel, size_or_cont, payload } => {
-                self.remote_tunnel_transfer(remote, tunnel, size_or_cont, payload)
-            }
+            Wire::TunTransfer {
+                tunnel,
+                size_or_cont,
+                payload,
+            } => self.remote_tunnel_transfer(remote, tunnel, size_or_cont, payload),
             Wire::TunClose { tunnel, reason } => self.remote_tunnel_close(remote, tunnel, &reason),
             Wire::Hello { .. } | Wire::Heartbeat | Wire::Bye | Wire::Peers { .. } => {}
         }

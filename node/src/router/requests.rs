@@ -26,7 +26,10 @@ pub(crate) struct PendingRequest {
 
 /// Tells the caller its request timed out.
 pub(super) fn answer_timed_out(caller: &Destination, caller_id: u64) {
-    caller.send(&NodeFrame::Reply { id: caller_id, outcome: ReplyOutcome::TimedOut });
+    caller.send(&NodeFrame::Reply {
+        id: caller_id,
+        outcome: ReplyOutcome::TimedOut,
+    });
 }
 
 impl Router {
@@ -42,9 +45,20 @@ impl Router {
 
     /// [`Router::request`]; with `local_only` (it came from another node) only local members are
     /// candidates, so a request crosses at most one link.
-    pub(super) fn request_to(&self, caller: &Destination, caller_id: u64, cluster: &ByteStr, request: Bytes, timeout_ms: u64, local_only: bool) {
+    pub(super) fn request_to(
+        &self,
+        caller: &Destination,
+        caller_id: u64,
+        cluster: &ByteStr,
+        request: Bytes,
+        timeout_ms: u64,
+        local_only: bool,
+    ) {
         let deadline = deadline_after(timeout_ms);
-        let unanswered = || Expiry::Unanswered { caller: caller.clone(), caller_id };
+        let unanswered = || Expiry::Unanswered {
+            caller: caller.clone(),
+            caller_id,
+        };
         let Some(member) = self.pick_member(cluster, local_only) else {
             // Nobody to ask: the caller still waits its full timeout, as if the request were lost.
             self.timer.schedule(deadline, unanswered());
@@ -62,19 +76,54 @@ impl Router {
         match &member {
             Destination::Local(peer) => {
                 let id = peer.allocate_request_id();
-                peer.add_request(id, PendingRequest { caller: caller.clone(), caller_id, deadline });
+                peer.add_request(
+                    id,
+                    PendingRequest {
+                        caller: caller.clone(),
+                        caller_id,
+                        deadline,
+                    },
+                );
                 // If the member is closing the push is refused; the entry then waits for the
                 // deadline like any unanswered request.
-                peer.outbox.push(&NodeFrame::Request { id, request, timeout_ms });
-                self.timer.schedule(deadline, Expiry::Request { target: member.clone(), id });
+                peer.outbox.push(&NodeFrame::Request {
+                    id,
+                    request,
+                    timeout_ms,
+                });
+                self.timer.schedule(
+                    deadline,
+                    Expiry::Request {
+                        target: member.clone(),
+                        id,
+                    },
+                );
             }
             Destination::Remote(remote) => {
                 // This node enforces the deadline too: if the other node dies or stalls, the
                 // caller still hears back (at once when the link drops, else at the deadline).
                 let id = remote.allocate_request_id();
-                remote.add_request(id, PendingRequest { caller: caller.clone(), caller_id, deadline });
-                remote.send_wire(&Wire::Request { id, cluster: cluster.clone(), request, timeout_ms });
-                self.timer.schedule(deadline, Expiry::Request { target: member.clone(), id });
+                remote.add_request(
+                    id,
+                    PendingRequest {
+                        caller: caller.clone(),
+                        caller_id,
+                        deadline,
+                    },
+                );
+                remote.send_wire(&Wire::Request {
+                    id,
+                    cluster: cluster.clone(),
+                    request,
+                    timeout_ms,
+                });
+                self.timer.schedule(
+                    deadline,
+                    Expiry::Request {
+                        target: member.clone(),
+                        id,
+                    },
+                );
             }
         }
     }
@@ -91,14 +140,20 @@ impl Router {
             Err(fault) if fault.is_empty() => {
                 // The delivery's own timer entry is now stale; a fresh one answers the caller.
                 self.timer.note_stale();
-                let what = Expiry::Unanswered { caller: pending.caller, caller_id: pending.caller_id };
+                let what = Expiry::Unanswered {
+                    caller: pending.caller,
+                    caller_id: pending.caller_id,
+                };
                 self.timer.schedule(pending.deadline, what);
                 return;
             }
             Err(fault) => ReplyOutcome::Fault(fault),
         };
         self.timer.note_stale();
-        pending.caller.send(&NodeFrame::Reply { id: pending.caller_id, outcome });
+        pending.caller.send(&NodeFrame::Reply {
+            id: pending.caller_id,
+            outcome,
+        });
     }
 
     pub(super) fn expire_request(&self, target: &Destination, id: u64) {
@@ -115,7 +170,10 @@ impl Router {
             return;
         };
         self.timer.note_stale();
-        pending.caller.send(&NodeFrame::Reply { id: pending.caller_id, outcome });
+        pending.caller.send(&NodeFrame::Reply {
+            id: pending.caller_id,
+            outcome,
+        });
     }
 
     /// A member went away: its callers learn at once instead of waiting out their timeouts (the

@@ -30,7 +30,9 @@ async fn idle_members_take_turns() {
     members.iter().for_each(|m| router.attach(m));
     let mut picks = Vec::new();
     for _ in 0..6 {
-        let Some(Destination::Local(p)) = router.pick_member(&svc(), false) else { panic!("no member") };
+        let Some(Destination::Local(p)) = router.pick_member(&svc(), false) else {
+            panic!("no member")
+        };
         picks.push(p.id.0);
     }
     picks.sort();
@@ -45,7 +47,9 @@ async fn a_member_far_behind_is_avoided_and_requests_are_shed_when_all_are() {
     let fast = peer(2, Some("svc"));
     router.attach(&slow);
     router.attach(&fast);
-    slow.outbox.push(&NodeFrame::Broadcast { message: Bytes::from(vec![0u8; HIGH_WATER]) });
+    slow.outbox.push(&NodeFrame::Broadcast {
+        message: Bytes::from(vec![0u8; HIGH_WATER]),
+    });
     let caller = peer(3, None);
     let me = Destination::Local(caller.clone());
     for id in 0..4 {
@@ -53,11 +57,23 @@ async fn a_member_far_behind_is_avoided_and_requests_are_shed_when_all_are() {
     }
     assert_eq!(fast.outstanding_requests(), 4);
     assert_eq!(slow.outstanding_requests(), 0);
-    fast.outbox.push(&NodeFrame::Broadcast { message: Bytes::from(vec![0u8; HIGH_WATER]) });
+    fast.outbox.push(&NodeFrame::Broadcast {
+        message: Bytes::from(vec![0u8; HIGH_WATER]),
+    });
     router.request(&me, 9, &svc(), Bytes::from_static(b"x"), 50);
-    assert_eq!(fast.outstanding_requests() + slow.outstanding_requests(), 4, "shed, not delivered");
+    assert_eq!(
+        fast.outstanding_requests() + slow.outstanding_requests(),
+        4,
+        "shed, not delivered"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(frames(&caller), vec![NodeFrame::Reply { id: 9, outcome: ReplyOutcome::TimedOut }]);
+    assert_eq!(
+        frames(&caller),
+        vec![NodeFrame::Reply {
+            id: 9,
+            outcome: ReplyOutcome::TimedOut
+        }]
+    );
 }
 
 #[tokio::test]
@@ -68,13 +84,25 @@ async fn tunnel_credit_gates_first_chunks_only() {
     router.attach(&member);
     let initiator = peer(2, None);
     router.tunnel_init(&initiator, 5, &svc(), 10_000).expect("init");
-    let [NodeFrame::TunInit { build_id, .. }] = frames(&member)[..] else { panic!("expected TUN_INIT") };
+    let [NodeFrame::TunInit { build_id, .. }] = frames(&member)[..] else {
+        panic!("expected TUN_INIT")
+    };
     router.tunnel_confirm(&member, build_id, 8).expect("confirm");
-    assert_eq!(frames(&member), vec![NodeFrame::TunAllow { tunnel_id: 8, space: INITIAL_TUNNEL_ALLOWANCE }]);
+    assert_eq!(
+        frames(&member),
+        vec![NodeFrame::TunAllow {
+            tunnel_id: 8,
+            space: INITIAL_TUNNEL_ALLOWANCE
+        }]
+    );
     assert_eq!(frames(&initiator).len(), 2);
     // No credit yet: both chunks wait.
-    router.tunnel_transfer(&initiator, 5, 30, Bytes::from(vec![1u8; 20])).expect("first");
-    router.tunnel_transfer(&initiator, 5, 0, Bytes::from(vec![2u8; 10])).expect("cont");
+    router
+        .tunnel_transfer(&initiator, 5, 30, Bytes::from(vec![1u8; 20]))
+        .expect("first");
+    router
+        .tunnel_transfer(&initiator, 5, 0, Bytes::from(vec![2u8; 10]))
+        .expect("cont");
     assert!(frames(&member).is_empty());
     // Credit for less than the whole message, but enough for the first chunk.
     router.tunnel_allow(&member, 8, 20);
@@ -82,7 +110,16 @@ async fn tunnel_credit_gates_first_chunks_only() {
     assert_eq!(got.len(), 2, "continuation forced through: {got:?}");
     assert_eq!(
         frames(&initiator),
-        vec![NodeFrame::TunAllow { tunnel_id: 5, space: 20 }, NodeFrame::TunAllow { tunnel_id: 5, space: 10 }]
+        vec![
+            NodeFrame::TunAllow {
+                tunnel_id: 5,
+                space: 20
+            },
+            NodeFrame::TunAllow {
+                tunnel_id: 5,
+                space: 10
+            }
+        ]
     );
     // Sending far beyond the allowance is a violation.
     let mut result = Ok(());
@@ -102,7 +139,13 @@ async fn detaching_a_member_answers_its_callers_and_closes_its_tunnels() {
     let member = peer(1, Some("svc"));
     router.attach(&member);
     let caller = peer(2, None);
-    router.request(&Destination::Local(caller.clone()), 7, &svc(), Bytes::from_static(b"x"), 60_000);
+    router.request(
+        &Destination::Local(caller.clone()),
+        7,
+        &svc(),
+        Bytes::from_static(b"x"),
+        60_000,
+    );
     router.tunnel_init(&caller, 1, &svc(), 60_000).expect("init");
     let build_id = frames(&member)
         .into_iter()
@@ -117,7 +160,25 @@ async fn detaching_a_member_answers_its_callers_and_closes_its_tunnels() {
     router.detach(&member, "gone");
     assert_eq!(router.member_count("svc"), 0);
     let got = frames(&caller);
-    assert!(got.contains(&NodeFrame::Reply { id: 7, outcome: ReplyOutcome::TimedOut }), "{got:?}");
-    assert!(got.contains(&NodeFrame::TunClose { tunnel_id: 1, reason: "gone".into() }), "{got:?}");
-    assert!(got.contains(&NodeFrame::TunConfirm { tunnel_id: 2, chunk_limit: None }), "{got:?}");
+    assert!(
+        got.contains(&NodeFrame::Reply {
+            id: 7,
+            outcome: ReplyOutcome::TimedOut
+        }),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&NodeFrame::TunClose {
+            tunnel_id: 1,
+            reason: "gone".into()
+        }),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&NodeFrame::TunConfirm {
+            tunnel_id: 2,
+            chunk_limit: None
+        }),
+        "{got:?}"
+    );
 }

@@ -27,7 +27,11 @@ pub(crate) enum Expiry {
     Build { target: Destination, build_id: u64 },
     /// A tunnel construction that found no member: the initiator gets timed_out at the deadline
     /// unless it closed the tunnel meanwhile (`token` tells that slot from a later one).
-    UnroutedBuild { initiator: Destination, tunnel_id: u64, token: u64 },
+    UnroutedBuild {
+        initiator: Destination,
+        tunnel_id: u64,
+        token: u64,
+    },
 }
 
 struct Entry {
@@ -68,7 +72,12 @@ pub(crate) struct Timer {
 
 impl Timer {
     pub(crate) fn new() -> Timer {
-        Timer { heap: Mutex::default(), wake: Notify::new(), seq: AtomicU64::new(0), stale: AtomicUsize::new(0) }
+        Timer {
+            heap: Mutex::default(),
+            wake: Notify::new(),
+            seq: AtomicU64::new(0),
+            stale: AtomicUsize::new(0),
+        }
     }
 
     /// Arranges for `what` to be expired at `at`; `None` means never (an unrepresentably far

@@ -48,7 +48,9 @@ impl Router {
     /// Removes one subscriber; returns whether no local subscriber is left.
     pub(super) fn remove_destination(&self, topic: &ByteStr, key: DestinationKey) -> bool {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(subscribers) = topics.get_mut(topic) else { return true };
+        let Some(subscribers) = topics.get_mut(topic) else {
+            return true;
+        };
         Arc::make_mut(subscribers).retain(|d| d.key() != key);
         let no_local = !subscribers.iter().any(|d| d.is_local());
         if subscribers.is_empty() {
@@ -76,7 +78,11 @@ impl Router {
     /// Every topic with at least one local subscriber.
     pub fn local_topics(&self) -> Vec<ByteStr> {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
-        topics.iter().filter(|(_, s)| s.iter().any(|d| d.is_local())).map(|(t, _)| t.clone()).collect()
+        topics
+            .iter()
+            .filter(|(_, s)| s.iter().any(|d| d.is_local()))
+            .map(|(t, _)| t.clone())
+            .collect()
     }
 
     pub(super) fn unsubscribe_all(&self, peer: &Arc<LocalPeer>) {

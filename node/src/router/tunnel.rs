@@ -48,7 +48,15 @@ impl End {
     /// An end whose table key differs from the id its frames carry (a link to another node).
     pub(super) fn with_key(peer: Destination, tunnel_id: u64, key: u64) -> End {
         let strict = !peer.is_local();
-        End { peer, tunnel_id, key, strict, credit: 0, queue: VecDeque::new(), queued: 0 }
+        End {
+            peer,
+            tunnel_id,
+            key,
+            strict,
+            credit: 0,
+            queue: VecDeque::new(),
+            queued: 0,
+        }
     }
 }
 
@@ -67,7 +75,13 @@ pub(crate) struct Tunnel {
 
 impl Tunnel {
     pub(super) fn new(initiator: End, member: End, max_queued: usize) -> Tunnel {
-        Tunnel { state: Mutex::new(State { closed: false, ends: [initiator, member] }), max_queued }
+        Tunnel {
+            state: Mutex::new(State {
+                closed: false,
+                ends: [initiator, member],
+            }),
+            max_queued,
+        }
     }
 
     /// Calls `announce(side, end)` for both ends unless the tunnel closed meanwhile (confirmation
@@ -104,13 +118,16 @@ impl Tunnel {
         receiver.queue.push_back(chunk);
         // Another node may legitimately exceed its credit once: a closing end's node flushes what
         // waited there (at most `max_queued`) ahead of the close.
-        let limit = if st.ends[from].strict { 2 * self.max_queued } else { self.max_queued };
+        let limit = if st.ends[from].strict {
+            2 * self.max_queued
+        } else {
+            self.max_queued
+        };
         let receiver = &st.ends[to];
         if receiver.queued > limit {
             return Err(Violation(format!(
                 "tunnel {} sent {} octets beyond its allowance",
-                st.ends[from].tunnel_id,
-                st.ends[to].queued
+                st.ends[from].tunnel_id, st.ends[to].queued
             )));
         }
         Ok(())
@@ -184,6 +201,9 @@ fn forward(st: &mut State, from: usize, chunk: Chunk) {
     });
     if len > 0 {
         let sender = &st.ends[from];
-        sender.peer.send(&NodeFrame::TunAllow { tunnel_id: sender.tunnel_id, space: len as u64 });
+        sender.peer.send(&NodeFrame::TunAllow {
+            tunnel_id: sender.tunnel_id,
+            space: len as u64,
+        });
     }
 }

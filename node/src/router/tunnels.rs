@@ -11,12 +11,12 @@ use super::{Router, Violation};
 use crate::overlay::remote::RemotePeer;
 use crate::overlay::wire::Wire;
 use crate::util::{deadline_after, lock};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, CHUNK_LIMIT};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// The largest TUN_TRANSFER payload, announced to both ends.
 pub const TUNNEL_CHUNK_LIMIT: u64 = CHUNK_LIMIT as u64;
@@ -30,7 +30,10 @@ const MAX_QUEUED: usize = INITIAL_TUNNEL_ALLOWANCE as usize + 2 * CHUNK_LIMIT;
 pub(crate) enum TunnelSlot {
     /// TUN_INIT seen, not yet confirmed. `target` is the member asked and its build id (`None` when
     /// the cluster had no member); `token` tells this slot from a later one with the same id.
-    Building { target: Option<(Destination, u64)>, token: u64 },
+    Building {
+        target: Option<(Destination, u64)>,
+        token: u64,
+    },
     /// An open tunnel, this connection being end `side`.
     Open { tunnel: Arc<Tunnel>, side: usize },
 }
@@ -47,26 +50,55 @@ pub(crate) struct PendingBuild {
 }
 
 fn tun_close(tunnel_id: u64, reason: &str) -> NodeFrame {
-    NodeFrame::TunClose { tunnel_id, reason: ByteStr::from(reason) }
+    NodeFrame::TunClose {
+        tunnel_id,
+        reason: ByteStr::from(reason),
+    }
 }
 
 fn timed_out(tunnel_id: u64) -> NodeFrame {
-    NodeFrame::TunConfirm { tunnel_id, chunk_limit: None }
+    NodeFrame::TunConfirm {
+        tunnel_id,
+        chunk_limit: None,
+    }
 }
 
 impl Router {
     /// TUN_INIT from `initiator`: asks one member of `cluster` to accept a tunnel.
-    pub fn tunnel_init(&self, initiator: &Arc<LocalPeer>, tunnel_id: u64, cluster: &ByteStr, timeout_ms: u64) -> Result<(), Violation> {
+    pub fn tunnel_init(
+        &self,
+        initiator: &Arc<LocalPeer>,
+        tunnel_id: u64,
+        cluster: &ByteStr,
+        timeout_ms: u64,
+    ) -> Result<(), Violation> {
         if lock(&initiator.tunnels).contains_key(&tunnel_id) {
-            return Err(Violation(format!("TUN_INIT reuses tunnel id {tunnel_id}, which is still in use")));
+            return Err(Violation(format!(
+                "TUN_INIT reuses tunnel id {tunnel_id}, which is still in use"
+            )));
         }
-        self.build(Destination::Local(initiator.clone()), tunnel_id, tunnel_id, cluster, timeout_ms, false);
+        self.build(
+            Destination::Local(initiator.clone()),
+            tunnel_id,
+            tunnel_id,
+            cluster,
+            timeout_ms,
+            false,
+        );
         Ok(())
     }
 
     /// Starts a construction for `initiator` (its slot `key`, frames to it carry `tunnel_id`):
     /// picks a member (a local one only with `local_only`) and delivers the construction.
-    pub(super) fn build(&self, initiator: Destination, tunnel_id: u64, key: u64, cluster: &ByteStr, timeout_ms: u64, local_only: bool) {
+    pub(super) fn build(
+        &self,
+        initiator: Destination,
+        tunnel_id: u64,
+        key: u64,
+        cluster: &ByteStr,
+        timeout_ms: u64,
+        local_only: bool,
+    ) {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let deadline = deadline_after(timeout_ms);
         let target = self.pick_member(cluster, local_only).map(|dest| {
@@ -79,19 +111,47 @@ impl Router {
             initiator.send(&timed_out(tunnel_id));
             return;
         }
-        lock(initiator.tunnels()).insert(key, TunnelSlot::Building { target: target.clone(), token });
+        lock(initiator.tunnels()).insert(
+            key,
+            TunnelSlot::Building {
+                target: target.clone(),
+                token,
+            },
+        );
         match target {
             None => {
-                self.timer.schedule(deadline, Expiry::UnroutedBuild { initiator, tunnel_id, token });
+                self.timer.schedule(
+                    deadline,
+                    Expiry::UnroutedBuild {
+                        initiator,
+                        tunnel_id,
+                        token,
+                    },
+                );
             }
             Some((dest, build_id)) => {
-                lock(dest.builds()).insert(build_id, PendingBuild { initiator, tunnel_id, key, token });
+                lock(dest.builds()).insert(
+                    build_id,
+                    PendingBuild {
+                        initiator,
+                        tunnel_id,
+                        key,
+                        token,
+                    },
+                );
                 match &dest {
                     Destination::Local(peer) => {
-                        peer.outbox.push(&NodeFrame::TunInit { build_id, chunk_limit: TUNNEL_CHUNK_LIMIT });
+                        peer.outbox.push(&NodeFrame::TunInit {
+                            build_id,
+                            chunk_limit: TUNNEL_CHUNK_LIMIT,
+                        });
                     }
                     Destination::Remote(remote) => {
-                        remote.send_wire(&Wire::TunInit { build: build_id, cluster: cluster.clone(), timeout_ms });
+                        remote.send_wire(&Wire::TunInit {
+                            build: build_id,
+                            cluster: cluster.clone(),
+                            timeout_ms,
+                        });
                     }
                 }
                 self.timer.schedule(deadline, Expiry::Build { target: dest, build_id });
@@ -107,11 +167,15 @@ impl Router {
             if let Some(p) = pending {
                 self.fail_build(p);
             }
-            return Err(Violation(format!("TUN_CONFIRM reuses tunnel id {tunnel_id}, which is still in use")));
+            return Err(Violation(format!(
+                "TUN_CONFIRM reuses tunnel id {tunnel_id}, which is still in use"
+            )));
         }
         let Some(pending) = pending else {
             tracing::debug!(conn = %member.id, build_id, tunnel_id, "late or unknown tunnel confirmation");
-            member.outbox.push(&tun_close(tunnel_id, "tunnel construction timed out or was abandoned"));
+            member
+                .outbox
+                .push(&tun_close(tunnel_id, "tunnel construction timed out or was abandoned"));
             return Ok(());
         };
         self.timer.note_stale();
@@ -124,11 +188,17 @@ impl Router {
     pub(super) fn remote_tunnel_confirm(&self, remote: &Arc<RemotePeer>, build: u64, tunnel: u64) {
         let pending = lock(&remote.builds).remove(&build);
         let Some(pending) = pending else {
-            remote.send_wire(&Wire::TunClose { tunnel, reason: ByteStr::from("tunnel construction timed out or was abandoned") });
+            remote.send_wire(&Wire::TunClose {
+                tunnel,
+                reason: ByteStr::from("tunnel construction timed out or was abandoned"),
+            });
             return;
         };
         self.timer.note_stale();
-        self.open(pending, End::with_key(Destination::Remote(remote.clone()), tunnel, build));
+        self.open(
+            pending,
+            End::with_key(Destination::Remote(remote.clone()), tunnel, build),
+        );
     }
 
     /// Another node could not build the tunnel this node asked for as `build`.
@@ -152,12 +222,24 @@ impl Router {
         ));
         // The member's slot goes in first, so a concurrent teardown of the initiator that finds
         // the open tunnel can also remove it.
-        lock(member_dest.tunnels()).insert(member_key, TunnelSlot::Open { tunnel: tunnel.clone(), side: 1 });
+        lock(member_dest.tunnels()).insert(
+            member_key,
+            TunnelSlot::Open {
+                tunnel: tunnel.clone(),
+                side: 1,
+            },
+        );
         let opened = {
             let mut tunnels = lock(pending.initiator.tunnels());
             match tunnels.get(&pending.key) {
                 Some(TunnelSlot::Building { token, .. }) if *token == pending.token => {
-                    tunnels.insert(pending.key, TunnelSlot::Open { tunnel: tunnel.clone(), side: 0 });
+                    tunnels.insert(
+                        pending.key,
+                        TunnelSlot::Open {
+                            tunnel: tunnel.clone(),
+                            side: 0,
+                        },
+                    );
                     true
                 }
                 _ => false,
@@ -171,13 +253,20 @@ impl Router {
         tunnel.announce(|side, end| {
             if side == 0 {
                 match &end.peer {
-                    Destination::Local(_) => end
-                        .peer
-                        .send(&NodeFrame::TunConfirm { tunnel_id: end.tunnel_id, chunk_limit: Some(TUNNEL_CHUNK_LIMIT) }),
-                    Destination::Remote(remote) => remote.send_wire(&Wire::TunConfirm { build: end.tunnel_id, tunnel: end.key }),
+                    Destination::Local(_) => end.peer.send(&NodeFrame::TunConfirm {
+                        tunnel_id: end.tunnel_id,
+                        chunk_limit: Some(TUNNEL_CHUNK_LIMIT),
+                    }),
+                    Destination::Remote(remote) => remote.send_wire(&Wire::TunConfirm {
+                        build: end.tunnel_id,
+                        tunnel: end.key,
+                    }),
                 }
             }
-            end.peer.send(&NodeFrame::TunAllow { tunnel_id: end.tunnel_id, space: INITIAL_TUNNEL_ALLOWANCE });
+            end.peer.send(&NodeFrame::TunAllow {
+                tunnel_id: end.tunnel_id,
+                space: INITIAL_TUNNEL_ALLOWANCE,
+            });
         });
     }
 
@@ -197,7 +286,13 @@ impl Router {
 
     /// TUN_TRANSFER from `peer`. Data for a tunnel that is not open (closed meanwhile, or never
     /// confirmed) is dropped: it may have crossed a close on the wire.
-    pub fn tunnel_transfer(&self, peer: &Arc<LocalPeer>, tunnel_id: u64, size_or_cont: u64, payload: Bytes) -> Result<(), Violation> {
+    pub fn tunnel_transfer(
+        &self,
+        peer: &Arc<LocalPeer>,
+        tunnel_id: u64,
+        size_or_cont: u64,
+        payload: Bytes,
+    ) -> Result<(), Violation> {
         match open_tunnel(&peer.tunnels, tunnel_id) {
             Some((tunnel, side)) => tunnel.transfer(side, size_or_cont, payload),
             None => {
@@ -210,14 +305,19 @@ impl Router {
     /// Tunnel data from another node for the tunnel this node calls `key`. A node that ignores
     /// its credit loses that tunnel (closed at both ends), not the link.
     pub(super) fn remote_tunnel_transfer(&self, remote: &RemotePeer, key: u64, size_or_cont: u64, payload: Bytes) {
-        let Some((tunnel, side)) = open_tunnel(&remote.tunnels, key) else { return };
+        let Some((tunnel, side)) = open_tunnel(&remote.tunnels, key) else {
+            return;
+        };
         if let Err(v) = tunnel.transfer(side, size_or_cont, payload) {
             tracing::warn!(node = %remote.node, tunnel = key, reason = %v, "tunnel over a link violated flow control; closing it");
             let wire_id = tunnel.wire_id(side);
             if let Some(slot) = lock(&remote.tunnels).remove(&key) {
                 self.close_slot(slot, "flow control violated between nodes");
             }
-            remote.send_wire(&Wire::TunClose { tunnel: wire_id, reason: ByteStr::from("flow control violated between nodes") });
+            remote.send_wire(&Wire::TunClose {
+                tunnel: wire_id,
+                reason: ByteStr::from("flow control violated between nodes"),
+            });
         }
     }
 
@@ -246,14 +346,18 @@ impl Router {
                 if let Some((other, other_id, other_key)) = tunnel.close(side) {
                     {
                         let mut tunnels = lock(other.tunnels());
-                        if matches!(tunnels.get(&other_key), Some(TunnelSlot::Open { tunnel: t, .. }) if Arc::ptr_eq(t, &tunnel)) {
+                        if matches!(tunnels.get(&other_key), Some(TunnelSlot::Open { tunnel: t, .. }) if Arc::ptr_eq(t, &tunnel))
+                        {
                             tunnels.remove(&other_key);
                         }
                     }
                     other.send(&tun_close(other_id, reason));
                 }
             }
-            TunnelSlot::Building { target: Some((dest, build_id)), .. } => {
+            TunnelSlot::Building {
+                target: Some((dest, build_id)),
+                ..
+            } => {
                 // A node asked to build is not told: its late confirmation finds nothing and is
                 // answered with a close.
                 if lock(dest.builds()).remove(&build_id).is_some() {
@@ -283,7 +387,12 @@ impl Router {
     }
 
     pub(super) fn expire_unrouted_build(&self, initiator: &Destination, tunnel_id: u64, token: u64) {
-        self.fail_build(PendingBuild { initiator: initiator.clone(), tunnel_id, key: tunnel_id, token });
+        self.fail_build(PendingBuild {
+            initiator: initiator.clone(),
+            tunnel_id,
+            key: tunnel_id,
+            token,
+        });
     }
 
     /// A connection went away: its tunnels close towards their other ends with `reason`, its

@@ -4,7 +4,9 @@
 pub mod overlay;
 
 use bytes::{Bytes, BytesMut};
-use iris_client::codec::{decode_node_frame, ByteStr, ClientFrame, Limits, NodeFrame, CLIENT_MAGIC, PROTOCOL_VERSION, RELAY_MAGIC};
+use iris_client::codec::{
+    decode_node_frame, ByteStr, ClientFrame, Limits, NodeFrame, CLIENT_MAGIC, PROTOCOL_VERSION, RELAY_MAGIC,
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -51,7 +53,11 @@ impl NodeProc {
         let log = std::env::var("IRIS_TEST_LOG").unwrap_or_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
             .args(args)
-            .args(if log.is_empty() { vec![] } else { vec!["--log", log.as_str()] })
+            .args(if log.is_empty() {
+                vec![]
+            } else {
+                vec!["--log", log.as_str()]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -68,7 +74,11 @@ impl NodeProc {
                 let _ = child.kill();
                 panic!("unexpected boot line {line:?}")
             });
-        NodeProc { child, _stdout: stdout, port }
+        NodeProc {
+            child,
+            _stdout: stdout,
+            port,
+        }
     }
 
     /// The process id.
@@ -84,7 +94,10 @@ impl NodeProc {
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
     }
 
@@ -135,7 +148,10 @@ impl Client {
     pub fn connect(port: u16) -> Client {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        Client { stream, buf: BytesMut::new() }
+        Client {
+            stream,
+            buf: BytesMut::new(),
+        }
     }
 
     /// Connects and completes the handshake as a member of `cluster` ("" = plain client).
@@ -241,7 +257,11 @@ impl Client {
     /// Expects a REQUEST and returns (node id, payload, timeout_ms).
     pub fn expect_request(&mut self) -> (u64, Bytes, u64) {
         match self.recv() {
-            NodeFrame::Request { id, request, timeout_ms } => (id, request, timeout_ms),
+            NodeFrame::Request {
+                id,
+                request,
+                timeout_ms,
+            } => (id, request, timeout_ms),
             other => panic!("expected REQUEST, got {other:?}"),
         }
     }
@@ -257,7 +277,10 @@ impl Client {
     pub fn sync(&mut self) {
         let topic: ByteStr = format!("sync-{:p}", self).into();
         self.send(&ClientFrame::Subscribe { topic: topic.clone() });
-        self.send(&ClientFrame::Publish { topic: topic.clone(), event: Bytes::from_static(b"sync") });
+        self.send(&ClientFrame::Publish {
+            topic: topic.clone(),
+            event: Bytes::from_static(b"sync"),
+        });
         match self.recv() {
             NodeFrame::Publish { topic: t, .. } if t == topic => {}
             other => panic!("unexpected frame while syncing: {other:?}"),
@@ -268,12 +291,21 @@ impl Client {
 
 /// An INIT frame.
 pub fn init(magic: &str, version: &str, cluster: &str) -> ClientFrame {
-    ClientFrame::Init { magic: magic.into(), version: version.into(), cluster: cluster.into() }
+    ClientFrame::Init {
+        magic: magic.into(),
+        version: version.into(),
+        cluster: cluster.into(),
+    }
 }
 
 /// A REQUEST frame.
 pub fn request(id: u64, cluster: &str, payload: &'static [u8], timeout_ms: u64) -> ClientFrame {
-    ClientFrame::Request { id, cluster: cluster.into(), request: Bytes::from_static(payload), timeout_ms }
+    ClientFrame::Request {
+        id,
+        cluster: cluster.into(),
+        request: Bytes::from_static(payload),
+        timeout_ms,
+    }
 }
 
 /// Panics unless an overlay-enabled command line keeps every packet on loopback.
@@ -282,19 +314,31 @@ pub fn assert_network_safe(args: &[&str]) {
         return;
     }
     let values = |flag: &str| -> Vec<String> {
-        args.windows(2).filter(|w| w[0] == flag).map(|w| w[1].to_string()).collect()
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].to_string())
+            .collect()
     };
     let loopback = |host: &str| host.starts_with("127.") || host == "[::1]" || host == "::1" || host == "localhost";
     let listen = values("--listen");
-    assert!(!listen.is_empty(), "refusing to start an overlay node without explicit --listen: {args:?}");
+    assert!(
+        !listen.is_empty(),
+        "refusing to start an overlay node without explicit --listen: {args:?}"
+    );
     for l in &listen {
         let host = l.rsplit_once(':').map_or(l.as_str(), |(h, _)| h);
         assert!(loopback(host), "refusing non-loopback --listen {l}");
     }
     let discover = values("--discover");
-    assert!(args.contains(&"--no-discover") || !discover.is_empty(), "refusing default discovery: {args:?}");
+    assert!(
+        args.contains(&"--no-discover") || !discover.is_empty(),
+        "refusing default discovery: {args:?}"
+    );
     for d in &discover {
-        assert!(d.starts_with("127.") || d.starts_with("::1/"), "refusing non-loopback --discover {d}");
+        assert!(
+            d.starts_with("127.") || d.starts_with("::1/"),
+            "refusing non-loopback --discover {d}"
+        );
     }
     for s in values("--seed") {
         let host = s.rsplit_once(':').map_or(s.as_str(), |(h, _)| h);

@@ -31,7 +31,11 @@ fn keygen(tag: &str) -> PathBuf {
 
 /// A free TCP port (likely still free on 127.0.0.X a moment later).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// One test network: its own name and overlay port, so concurrent tests never meet.
@@ -47,7 +51,11 @@ pub struct TestNet {
 impl TestNet {
     /// A fresh network named after `tag`.
     pub fn new(tag: &str) -> TestNet {
-        TestNet { name: format!("{tag}-{}-{}", std::process::id(), free_port()), port: free_port(), key: network_key() }
+        TestNet {
+            name: format!("{tag}-{}-{}", std::process::id(), free_port()),
+            port: free_port(),
+            key: network_key(),
+        }
     }
 
     /// The command line of the node on 127.0.0.`host`: loopback listen, loopback discovery.
@@ -70,7 +78,8 @@ impl TestNet {
     pub fn start(&self, host: u8) -> NodeProc {
         let args = self.args(host);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let log = std::env::var_os("IRIS_TEST_LOG_DIR").map(|d| PathBuf::from(d).join(format!("{}-{host}.log", self.name)));
+        let log =
+            std::env::var_os("IRIS_TEST_LOG_DIR").map(|d| PathBuf::from(d).join(format!("{}-{host}.log", self.name)));
         NodeProc::start_logged(&args, log.as_deref())
     }
 }
@@ -82,7 +91,10 @@ pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) 
         if cond() {
             return start.elapsed();
         }
-        assert!(start.elapsed() < within, "timed out after {within:?} waiting for: {what}");
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

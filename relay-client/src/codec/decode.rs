@@ -17,7 +17,11 @@ pub enum DecodeError {
     VarintOverflow,
     /// A declared length above the configured cap.
     #[error("{field} declares {declared} octets, the limit is {limit}")]
-    TooLarge { field: &'static str, declared: u64, limit: usize },
+    TooLarge {
+        field: &'static str,
+        declared: u64,
+        limit: usize,
+    },
     /// A string field that is not UTF-8.
     #[error("{field} is not valid UTF-8")]
     InvalidUtf8 { field: &'static str },
@@ -128,7 +132,11 @@ where
     if buf.is_empty() {
         return Ok(None);
     }
-    let mut reader = Reader { data: &buf[..], pos: 1, limits };
+    let mut reader = Reader {
+        data: &buf[..],
+        pos: 1,
+        limits,
+    };
     let opcode = buf[0];
     match parse(&mut reader) {
         Ok(fields) => {
@@ -222,10 +230,19 @@ pub fn decode_client_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option
         limits,
         |r| {
             Ok(match opcode {
-                op::INIT => fields![Str(r.string("magic")?), Str(r.string("version")?), Str(r.string("cluster")?)],
+                op::INIT => fields![
+                    Str(r.string("magic")?),
+                    Str(r.string("version")?),
+                    Str(r.string("cluster")?)
+                ],
                 op::CLOSE => fields![],
                 op::BROADCAST => fields![Str(r.string("cluster")?), Bin(r.message("message")?)],
-                op::REQUEST => fields![U(r.varint()?), Str(r.string("cluster")?), Bin(r.message("request")?), U(r.varint()?)],
+                op::REQUEST => fields![
+                    U(r.varint()?),
+                    Str(r.string("cluster")?),
+                    Bin(r.message("request")?),
+                    U(r.varint()?)
+                ],
                 op::REPLY => {
                     let id = r.varint()?;
                     if r.bool()? {
@@ -244,10 +261,22 @@ pub fn decode_client_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option
             })
         },
         |opcode, mut f| match opcode {
-            op::INIT => ClientFrame::Init { magic: f.str(), version: f.str(), cluster: f.str() },
+            op::INIT => ClientFrame::Init {
+                magic: f.str(),
+                version: f.str(),
+                cluster: f.str(),
+            },
             op::CLOSE => ClientFrame::Close,
-            op::BROADCAST => ClientFrame::Broadcast { cluster: f.str(), message: f.bin() },
-            op::REQUEST => ClientFrame::Request { id: f.u(), cluster: f.str(), request: f.bin(), timeout_ms: f.u() },
+            op::BROADCAST => ClientFrame::Broadcast {
+                cluster: f.str(),
+                message: f.bin(),
+            },
+            op::REQUEST => ClientFrame::Request {
+                id: f.u(),
+                cluster: f.str(),
+                request: f.bin(),
+                timeout_ms: f.u(),
+            },
             op::REPLY => {
                 let id = f.u();
                 let result = if f.b() { Ok(f.bin()) } else { Err(f.str()) };
@@ -255,11 +284,28 @@ pub fn decode_client_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option
             }
             op::SUBSCRIBE => ClientFrame::Subscribe { topic: f.str() },
             op::UNSUBSCRIBE => ClientFrame::Unsubscribe { topic: f.str() },
-            op::PUBLISH => ClientFrame::Publish { topic: f.str(), event: f.bin() },
-            op::TUN_INIT => ClientFrame::TunInit { tunnel_id: f.u(), cluster: f.str(), timeout_ms: f.u() },
-            op::TUN_CONFIRM => ClientFrame::TunConfirm { build_id: f.u(), tunnel_id: f.u() },
-            op::TUN_ALLOW => ClientFrame::TunAllow { tunnel_id: f.u(), space: f.u() },
-            op::TUN_TRANSFER => ClientFrame::TunTransfer { tunnel_id: f.u(), size_or_cont: f.u(), payload: f.bin() },
+            op::PUBLISH => ClientFrame::Publish {
+                topic: f.str(),
+                event: f.bin(),
+            },
+            op::TUN_INIT => ClientFrame::TunInit {
+                tunnel_id: f.u(),
+                cluster: f.str(),
+                timeout_ms: f.u(),
+            },
+            op::TUN_CONFIRM => ClientFrame::TunConfirm {
+                build_id: f.u(),
+                tunnel_id: f.u(),
+            },
+            op::TUN_ALLOW => ClientFrame::TunAllow {
+                tunnel_id: f.u(),
+                space: f.u(),
+            },
+            op::TUN_TRANSFER => ClientFrame::TunTransfer {
+                tunnel_id: f.u(),
+                size_or_cont: f.u(),
+                payload: f.bin(),
+            },
             op::TUN_CLOSE => ClientFrame::TunClose { tunnel_id: f.u() },
             _ => unreachable!("opcode checked by the parser"),
         },
@@ -310,11 +356,21 @@ pub fn decode_node_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option<N
             })
         },
         |opcode, mut f| match opcode {
-            op::INIT => NodeFrame::Init { magic: f.str(), version: f.str() },
-            op::DENY => NodeFrame::Deny { magic: f.str(), reason: f.str() },
+            op::INIT => NodeFrame::Init {
+                magic: f.str(),
+                version: f.str(),
+            },
+            op::DENY => NodeFrame::Deny {
+                magic: f.str(),
+                reason: f.str(),
+            },
             op::CLOSE => NodeFrame::Close { reason: f.str() },
             op::BROADCAST => NodeFrame::Broadcast { message: f.bin() },
-            op::REQUEST => NodeFrame::Request { id: f.u(), request: f.bin(), timeout_ms: f.u() },
+            op::REQUEST => NodeFrame::Request {
+                id: f.u(),
+                request: f.bin(),
+                timeout_ms: f.u(),
+            },
             op::REPLY => {
                 let id = f.u();
                 let outcome = if f.b() {
@@ -326,16 +382,32 @@ pub fn decode_node_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option<N
                 };
                 NodeFrame::Reply { id, outcome }
             }
-            op::PUBLISH => NodeFrame::Publish { topic: f.str(), event: f.bin() },
-            op::TUN_INIT => NodeFrame::TunInit { build_id: f.u(), chunk_limit: f.u() },
+            op::PUBLISH => NodeFrame::Publish {
+                topic: f.str(),
+                event: f.bin(),
+            },
+            op::TUN_INIT => NodeFrame::TunInit {
+                build_id: f.u(),
+                chunk_limit: f.u(),
+            },
             op::TUN_CONFIRM => {
                 let tunnel_id = f.u();
                 let chunk_limit = if f.b() { None } else { Some(f.u()) };
                 NodeFrame::TunConfirm { tunnel_id, chunk_limit }
             }
-            op::TUN_ALLOW => NodeFrame::TunAllow { tunnel_id: f.u(), space: f.u() },
-            op::TUN_TRANSFER => NodeFrame::TunTransfer { tunnel_id: f.u(), size_or_cont: f.u(), payload: f.bin() },
-            op::TUN_CLOSE => NodeFrame::TunClose { tunnel_id: f.u(), reason: f.str() },
+            op::TUN_ALLOW => NodeFrame::TunAllow {
+                tunnel_id: f.u(),
+                space: f.u(),
+            },
+            op::TUN_TRANSFER => NodeFrame::TunTransfer {
+                tunnel_id: f.u(),
+                size_or_cont: f.u(),
+                payload: f.bin(),
+            },
+            op::TUN_CLOSE => NodeFrame::TunClose {
+                tunnel_id: f.u(),
+                reason: f.str(),
+            },
             _ => unreachable!("opcode checked by the parser"),
         },
     )
@@ -347,8 +419,17 @@ fn transfer(r: &mut Reader<'_>) -> Parse<FieldList> {
     let id = r.varint()?;
     let size = r.varint()?;
     if size > r.limits.max_message as u64 {
-        return Err(DecodeError::TooLarge { field: "tunnel message size", declared: size, limit: r.limits.max_message }.into());
+        return Err(DecodeError::TooLarge {
+            field: "tunnel message size",
+            declared: size,
+            limit: r.limits.max_message,
+        }
+        .into());
     }
     let chunk_limit = r.limits.chunk_limit;
-    Ok(fields![Field::U(id), Field::U(size), Field::Bin(r.binary("tunnel chunk", chunk_limit)?)])
+    Ok(fields![
+        Field::U(id),
+        Field::U(size),
+        Field::Bin(r.binary("tunnel chunk", chunk_limit)?)
+    ])
 }

@@ -24,7 +24,11 @@ impl ClientFrame {
     /// Appends this frame's wire form to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
         match self {
-            ClientFrame::Init { magic, version, cluster } => {
+            ClientFrame::Init {
+                magic,
+                version,
+                cluster,
+            } => {
                 buf.put_u8(op::INIT);
                 put_binary(buf, magic.as_bytes());
                 put_binary(buf, version.as_bytes());
@@ -36,7 +40,12 @@ impl ClientFrame {
                 put_binary(buf, cluster.as_bytes());
                 put_binary(buf, message);
             }
-            ClientFrame::Request { id, cluster, request, timeout_ms } => {
+            ClientFrame::Request {
+                id,
+                cluster,
+                request,
+                timeout_ms,
+            } => {
                 buf.put_u8(op::REQUEST);
                 put_varint(buf, *id);
                 put_binary(buf, cluster.as_bytes());
@@ -66,7 +75,11 @@ impl ClientFrame {
                 put_binary(buf, topic.as_bytes());
             }
             ClientFrame::Publish { topic, event } => encode_publish(buf, topic.as_bytes(), event),
-            ClientFrame::TunInit { tunnel_id, cluster, timeout_ms } => {
+            ClientFrame::TunInit {
+                tunnel_id,
+                cluster,
+                timeout_ms,
+            } => {
                 buf.put_u8(op::TUN_INIT);
                 put_varint(buf, *tunnel_id);
                 put_binary(buf, cluster.as_bytes());
@@ -78,9 +91,11 @@ impl ClientFrame {
                 put_varint(buf, *tunnel_id);
             }
             ClientFrame::TunAllow { tunnel_id, space } => encode_allow(buf, *tunnel_id, *space),
-            ClientFrame::TunTransfer { tunnel_id, size_or_cont, payload } => {
-                encode_transfer(buf, *tunnel_id, *size_or_cont, payload)
-            }
+            ClientFrame::TunTransfer {
+                tunnel_id,
+                size_or_cont,
+                payload,
+            } => encode_transfer(buf, *tunnel_id, *size_or_cont, payload),
             ClientFrame::TunClose { tunnel_id } => {
                 buf.put_u8(op::TUN_CLOSE);
                 put_varint(buf, *tunnel_id);
@@ -111,7 +126,11 @@ impl NodeFrame {
                 buf.put_u8(op::BROADCAST);
                 put_binary(buf, message);
             }
-            NodeFrame::Request { id, request, timeout_ms } => {
+            NodeFrame::Request {
+                id,
+                request,
+                timeout_ms,
+            } => {
                 buf.put_u8(op::REQUEST);
                 put_varint(buf, *id);
                 put_binary(buf, request);
@@ -152,9 +171,11 @@ impl NodeFrame {
                 }
             }
             NodeFrame::TunAllow { tunnel_id, space } => encode_allow(buf, *tunnel_id, *space),
-            NodeFrame::TunTransfer { tunnel_id, size_or_cont, payload } => {
-                encode_transfer(buf, *tunnel_id, *size_or_cont, payload)
-            }
+            NodeFrame::TunTransfer {
+                tunnel_id,
+                size_or_cont,
+                payload,
+            } => encode_transfer(buf, *tunnel_id, *size_or_cont, payload),
             NodeFrame::TunClose { tunnel_id, reason } => {
                 buf.put_u8(op::TUN_CLOSE);
                 put_varint(buf, *tunnel_id);

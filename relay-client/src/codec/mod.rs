@@ -61,7 +61,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message: DEFAULT_MAX_MESSAGE, chunk_limit: CHUNK_LIMIT }
+        Limits {
+            max_message: DEFAULT_MAX_MESSAGE,
+            chunk_limit: CHUNK_LIMIT,
+        }
     }
 }
 
@@ -69,22 +72,60 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
     /// Handshake: magic, version, and the cluster to join ("" for a plain client).
-    Init { magic: ByteStr, version: ByteStr, cluster: ByteStr },
+    Init {
+        magic: ByteStr,
+        version: ByteStr,
+        cluster: ByteStr,
+    },
     /// Graceful close request.
     Close,
-    Broadcast { cluster: ByteStr, message: Bytes },
-    Request { id: u64, cluster: ByteStr, request: Bytes, timeout_ms: u64 },
+    Broadcast {
+        cluster: ByteStr,
+        message: Bytes,
+    },
+    Request {
+        id: u64,
+        cluster: ByteStr,
+        request: Bytes,
+        timeout_ms: u64,
+    },
     /// A service's answer to a REQUEST the node delivered: `Ok(reply)` or `Err(fault)`.
-    Reply { id: u64, result: Result<Bytes, ByteStr> },
-    Subscribe { topic: ByteStr },
-    Unsubscribe { topic: ByteStr },
-    Publish { topic: ByteStr, event: Bytes },
-    TunInit { tunnel_id: u64, cluster: ByteStr, timeout_ms: u64 },
-    TunConfirm { build_id: u64, tunnel_id: u64 },
-    TunAllow { tunnel_id: u64, space: u64 },
+    Reply {
+        id: u64,
+        result: Result<Bytes, ByteStr>,
+    },
+    Subscribe {
+        topic: ByteStr,
+    },
+    Unsubscribe {
+        topic: ByteStr,
+    },
+    Publish {
+        topic: ByteStr,
+        event: Bytes,
+    },
+    TunInit {
+        tunnel_id: u64,
+        cluster: ByteStr,
+        timeout_ms: u64,
+    },
+    TunConfirm {
+        build_id: u64,
+        tunnel_id: u64,
+    },
+    TunAllow {
+        tunnel_id: u64,
+        space: u64,
+    },
     /// `size_or_cont` is the total message size on a first chunk and 0 on continuation chunks.
-    TunTransfer { tunnel_id: u64, size_or_cont: u64, payload: Bytes },
-    TunClose { tunnel_id: u64 },
+    TunTransfer {
+        tunnel_id: u64,
+        size_or_cont: u64,
+        payload: Bytes,
+    },
+    TunClose {
+        tunnel_id: u64,
+    },
 }
 
 /// How a request ended, as the node reports it to the caller.
@@ -99,20 +140,56 @@ pub enum ReplyOutcome {
 /// A frame sent by the node to a client ("Out" in the spec).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeFrame {
-    Init { magic: ByteStr, version: ByteStr },
-    Deny { magic: ByteStr, reason: ByteStr },
+    Init {
+        magic: ByteStr,
+        version: ByteStr,
+    },
+    Deny {
+        magic: ByteStr,
+        reason: ByteStr,
+    },
     /// `reason` is empty for a graceful close and says why otherwise (the client was dropped).
-    Close { reason: ByteStr },
-    Broadcast { message: Bytes },
-    Request { id: u64, request: Bytes, timeout_ms: u64 },
-    Reply { id: u64, outcome: ReplyOutcome },
-    Publish { topic: ByteStr, event: Bytes },
-    TunInit { build_id: u64, chunk_limit: u64 },
+    Close {
+        reason: ByteStr,
+    },
+    Broadcast {
+        message: Bytes,
+    },
+    Request {
+        id: u64,
+        request: Bytes,
+        timeout_ms: u64,
+    },
+    Reply {
+        id: u64,
+        outcome: ReplyOutcome,
+    },
+    Publish {
+        topic: ByteStr,
+        event: Bytes,
+    },
+    TunInit {
+        build_id: u64,
+        chunk_limit: u64,
+    },
     /// `chunk_limit` is `None` when the construction timed out.
-    TunConfirm { tunnel_id: u64, chunk_limit: Option<u64> },
-    TunAllow { tunnel_id: u64, space: u64 },
-    TunTransfer { tunnel_id: u64, size_or_cont: u64, payload: Bytes },
-    TunClose { tunnel_id: u64, reason: ByteStr },
+    TunConfirm {
+        tunnel_id: u64,
+        chunk_limit: Option<u64>,
+    },
+    TunAllow {
+        tunnel_id: u64,
+        space: u64,
+    },
+    TunTransfer {
+        tunnel_id: u64,
+        size_or_cont: u64,
+        payload: Bytes,
+    },
+    TunClose {
+        tunnel_id: u64,
+        reason: ByteStr,
+    },
 }
 
 #[cfg(test)]

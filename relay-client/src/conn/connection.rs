@@ -49,7 +49,10 @@ impl Drop for Owner {
 /// Waits for the node to finish a graceful close, and cuts the connection if it takes too long.
 async fn finish_close(inner: &Arc<ConnInner>) {
     if tokio::time::timeout(CLOSE_WAIT, inner.wait_finished()).await.is_err() {
-        tracing::warn!(conn = inner.id, "the node did not finish the close in time; disconnecting");
+        tracing::warn!(
+            conn = inner.id,
+            "the node did not finish the close in time; disconnecting"
+        );
         inner.abort.notify_one();
         inner.wait_finished().await;
     }
@@ -91,7 +94,9 @@ fn check_payload(what: &str, data: &[u8]) -> Result<()> {
 pub(crate) fn timeout_ms(timeout: Duration) -> Result<u64> {
     let ms = timeout.as_millis();
     if ms < 1 {
-        Err(Error::invalid(format!("the timeout must be at least 1 ms, got {timeout:?}")))
+        Err(Error::invalid(format!(
+            "the timeout must be at least 1 ms, got {timeout:?}"
+        )))
     } else {
         Ok(u64::try_from(ms).unwrap_or(u64::MAX))
     }
@@ -99,7 +104,10 @@ pub(crate) fn timeout_ms(timeout: Duration) -> Result<u64> {
 
 impl Connection {
     pub(crate) fn owned(inner: Arc<ConnInner>) -> Self {
-        Connection { _owner: Some(Arc::new(Owner(inner.clone()))), inner }
+        Connection {
+            _owner: Some(Arc::new(Owner(inner.clone()))),
+            inner,
+        }
     }
 
     pub(crate) fn borrowed(inner: Arc<ConnInner>) -> Self {
@@ -137,7 +145,12 @@ impl Connection {
             }
             shared.requests.insert(id, tx);
         }
-        let frame = ClientFrame::Request { id, cluster: ByteStr::from(cluster), request, timeout_ms };
+        let frame = ClientFrame::Request {
+            id,
+            cluster: ByteStr::from(cluster),
+            request,
+            timeout_ms,
+        };
         if let Err(e) = inner.send(&frame, Send::Now).await {
             inner.lock().requests.remove(&id);
             return Err(e);
@@ -147,15 +160,17 @@ impl Connection {
             Ok(Err(_)) => return Err(inner.closed_reason()),
             Err(_) => {
                 inner.lock().requests.remove(&id);
-                return Err(Error::timeout(format!("the node did not answer the request to {cluster:?}")));
+                return Err(Error::timeout(format!(
+                    "the node did not answer the request to {cluster:?}"
+                )));
             }
         };
         match answer {
             ReplyOutcome::Reply(reply) => Ok(reply),
             ReplyOutcome::Fault(fault) => Err(Error::new(crate::ErrorKind::Remote, fault.as_str())),
-            ReplyOutcome::TimedOut => {
-                Err(Error::timeout(format!("the request to {cluster:?} timed out after {timeout_ms} ms")))
-            }
+            ReplyOutcome::TimedOut => Err(Error::timeout(format!(
+                "the request to {cluster:?} timed out after {timeout_ms} ms"
+            ))),
         }
     }
 
@@ -170,7 +185,15 @@ impl Connection {
         check_name("cluster", cluster)?;
         check_payload("message", &message)?;
         self.inner.check_open()?;
-        self.inner.send(&ClientFrame::Broadcast { cluster: ByteStr::from(cluster), message }, Send::Batch).await
+        self.inner
+            .send(
+                &ClientFrame::Broadcast {
+                    cluster: ByteStr::from(cluster),
+                    message,
+                },
+                Send::Batch,
+            )
+            .await
     }
 
     /// Sends `event` to every subscriber of `topic` (best effort).
@@ -184,7 +207,15 @@ impl Connection {
         check_name("topic", topic)?;
         check_payload("event", &event)?;
         self.inner.check_open()?;
-        self.inner.send(&ClientFrame::Publish { topic: ByteStr::from(topic), event }, Send::Batch).await
+        self.inner
+            .send(
+                &ClientFrame::Publish {
+                    topic: ByteStr::from(topic),
+                    event,
+                },
+                Send::Batch,
+            )
+            .await
     }
 
     /// Subscribes to `topic`: every event published to it runs `handler`, within `limits`.
@@ -199,7 +230,12 @@ impl Connection {
     }
 
     /// Async form of [`subscribe`](Self::subscribe).
-    pub async fn subscribe_async(&self, topic: &str, handler: Arc<dyn TopicHandler>, limits: TopicLimits) -> Result<()> {
+    pub async fn subscribe_async(
+        &self,
+        topic: &str,
+        handler: Arc<dyn TopicHandler>,
+        limits: TopicLimits,
+    ) -> Result<()> {
         check_name("topic", topic)?;
         self.inner.check_open()?;
         let limits = limits.resolved();
@@ -230,7 +266,14 @@ impl Connection {
             return Err(Error::invalid(format!("not subscribed to {topic:?}")));
         };
         sub.events.close();
-        self.inner.send(&ClientFrame::Unsubscribe { topic: ByteStr::from(topic) }, Send::Now).await
+        self.inner
+            .send(
+                &ClientFrame::Unsubscribe {
+                    topic: ByteStr::from(topic),
+                },
+                Send::Now,
+            )
+            .await
     }
 
     /// Opens a tunnel to one member of `cluster`, waiting at most `timeout` for it to accept.
@@ -247,7 +290,11 @@ impl Connection {
         let id = inner.next_tunnel_id();
         let (tx, rx) = oneshot::channel();
         inner.lock().builds.insert(id, tx);
-        let frame = ClientFrame::TunInit { tunnel_id: id, cluster: ByteStr::from(cluster), timeout_ms };
+        let frame = ClientFrame::TunInit {
+            tunnel_id: id,
+            cluster: ByteStr::from(cluster),
+            timeout_ms,
+        };
         if let Err(e) = inner.send(&frame, Send::Now).await {
             inner.lock().builds.remove(&id);
             return Err(e);
@@ -257,7 +304,9 @@ impl Connection {
             Ok(Err(_)) => Err(inner.closed_reason()),
             Err(_) => {
                 inner.lock().builds.remove(&id);
-                Err(Error::timeout(format!("the node did not answer the tunnel request to {cluster:?}")))
+                Err(Error::timeout(format!(
+                    "the node did not answer the tunnel request to {cluster:?}"
+                )))
             }
         }
     }
@@ -300,6 +349,9 @@ impl Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("id", &self.inner.id).field("open", &self.is_open()).finish()
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("open", &self.is_open())
+            .finish()
     }
 }

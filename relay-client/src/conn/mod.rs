@@ -215,7 +215,11 @@ impl ConnInner {
                     let _ = tx.send(Ok(outcome));
                 }
             }
-            NodeFrame::Request { id, request, timeout_ms } => self.on_request(id, request, timeout_ms, wakes),
+            NodeFrame::Request {
+                id,
+                request,
+                timeout_ms,
+            } => self.on_request(id, request, timeout_ms, wakes),
             NodeFrame::Broadcast { message } => self.on_broadcast(message, wakes),
             NodeFrame::Publish { topic, event } => self.on_event(topic, event, wakes),
             NodeFrame::TunInit { build_id, chunk_limit } => self.on_tunnel_init(build_id, chunk_limit),
@@ -225,7 +229,11 @@ impl ConnInner {
                     t.on_allow(space);
                 }
             }
-            NodeFrame::TunTransfer { tunnel_id, size_or_cont, payload } => {
+            NodeFrame::TunTransfer {
+                tunnel_id,
+                size_or_cont,
+                payload,
+            } => {
                 if let Some(t) = self.tunnel(tunnel_id) {
                     t.on_transfer(size_or_cont, payload);
                 }
@@ -242,7 +250,9 @@ impl ConnInner {
             }
             NodeFrame::Close { reason } => return Err(End::NodeClosed(reason)),
             NodeFrame::Init { .. } | NodeFrame::Deny { .. } => {
-                return Err(End::Violation("the node sent a handshake frame after the handshake".into()))
+                return Err(End::Violation(
+                    "the node sent a handshake frame after the handshake".into(),
+                ))
             }
         }
         Ok(())
@@ -253,8 +263,11 @@ impl ConnInner {
     }
 
     fn on_request(self: &Arc<Self>, id: u64, request: Bytes, timeout_ms: u64, wakes: &mut Wakes) {
-        let Some((handler, dispatcher)) =
-            self.lock().service.as_ref().map(|s| (s.handler.clone(), s.requests.clone()))
+        let Some((handler, dispatcher)) = self
+            .lock()
+            .service
+            .as_ref()
+            .map(|s| (s.handler.clone(), s.requests.clone()))
         else {
             tracing::warn!(conn = self.id, "ignored a request delivered to a plain client");
             return;
@@ -282,8 +295,11 @@ impl ConnInner {
     }
 
     fn on_broadcast(self: &Arc<Self>, message: Bytes, wakes: &mut Wakes) {
-        let Some((handler, dispatcher)) =
-            self.lock().service.as_ref().map(|s| (s.handler.clone(), s.broadcasts.clone()))
+        let Some((handler, dispatcher)) = self
+            .lock()
+            .service
+            .as_ref()
+            .map(|s| (s.handler.clone(), s.broadcasts.clone()))
         else {
             tracing::warn!(conn = self.id, "ignored a broadcast delivered to a plain client");
             return;
@@ -296,8 +312,11 @@ impl ConnInner {
     }
 
     fn on_event(self: &Arc<Self>, topic: ByteStr, event: Bytes, wakes: &mut Wakes) {
-        let Some((handler, dispatcher)) =
-            self.lock().topics.get(&*topic).map(|s| (s.handler.clone(), s.events.clone()))
+        let Some((handler, dispatcher)) = self
+            .lock()
+            .topics
+            .get(&*topic)
+            .map(|s| (s.handler.clone(), s.events.clone()))
         else {
             // Events may still arrive for a moment after an unsubscribe.
             return;
@@ -327,8 +346,20 @@ impl ConnInner {
         let id = self.next_tunnel_id();
         let inner = TunnelInner::new(id, self.clone(), chunk_limit);
         self.lock().tunnels.insert(id, inner.clone());
-        self.out.push(&ClientFrame::TunConfirm { build_id, tunnel_id: id }, Send::Batch);
-        self.out.push(&ClientFrame::TunAllow { tunnel_id: id, space: TUNNEL_GRANT }, Send::Now);
+        self.out.push(
+            &ClientFrame::TunConfirm {
+                build_id,
+                tunnel_id: id,
+            },
+            Send::Batch,
+        );
+        self.out.push(
+            &ClientFrame::TunAllow {
+                tunnel_id: id,
+                space: TUNNEL_GRANT,
+            },
+            Send::Now,
+        );
         let tunnel = Tunnel::from_inner(inner);
         let spawned = std::thread::Builder::new().name("iris-tunnel".into()).spawn(move || {
             crate::dispatch::mark_handler_thread();
@@ -349,7 +380,13 @@ impl ConnInner {
         };
         let inner = TunnelInner::new(tunnel_id, self.clone(), chunk_limit);
         self.lock().tunnels.insert(tunnel_id, inner.clone());
-        self.out.push(&ClientFrame::TunAllow { tunnel_id, space: TUNNEL_GRANT }, Send::Now);
+        self.out.push(
+            &ClientFrame::TunAllow {
+                tunnel_id,
+                space: TUNNEL_GRANT,
+            },
+            Send::Now,
+        );
         if let Err(Ok(orphan)) = tx.send(Ok(inner)) {
             // The caller went away (its connection is closing): tear the new tunnel down.
             orphan.close_in_background();
@@ -398,7 +435,9 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
             .await
             .map_err(|_| Error::io(&format!("cannot connect to the iris node on port {port}"), v4))?,
     };
-    socket.set_nodelay(true).map_err(|e| Error::io("cannot set TCP_NODELAY", e))?;
+    socket
+        .set_nodelay(true)
+        .map_err(|e| Error::io("cannot set TCP_NODELAY", e))?;
     let limits = Limits::default();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let handshake = async {
@@ -419,12 +458,17 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
                     return Err(Error::protocol(format!("the node refused the handshake: {reason}")))
                 }
                 Ok(Some(other)) => {
-                    return Err(Error::protocol(format!("the node answered the handshake with {other:?}")))
+                    return Err(Error::protocol(format!(
+                        "the node answered the handshake with {other:?}"
+                    )))
                 }
                 Ok(None) => {}
                 Err(e) => return Err(Error::protocol(format!("invalid handshake answer: {e}"))),
             }
-            let n = socket.read_buf(&mut buf).await.map_err(|e| Error::io("handshake failed", e))?;
+            let n = socket
+                .read_buf(&mut buf)
+                .await
+                .map_err(|e| Error::io("handshake failed", e))?;
             if n == 0 {
                 return Err(Error::protocol("the node closed the connection during the handshake"));
             }
@@ -490,7 +534,10 @@ async fn read_loop(
                         return (Error::closed("the connection was closed"), false)
                     }
                     Err(End::NodeClosed(reason)) => {
-                        return (Error::closed(format!("the node dropped the connection: {reason}")), true)
+                        return (
+                            Error::closed(format!("the node dropped the connection: {reason}")),
+                            true,
+                        )
                     }
                     Err(End::Violation(why)) => return (Error::protocol(why), true),
                 },

@@ -83,7 +83,11 @@ impl Outbox {
             return true;
         }
         state.writing = true;
-        let socket = if send == Send::Now && state.buf.len() <= INLINE_LIMIT { state.socket.clone() } else { None };
+        let socket = if send == Send::Now && state.buf.len() <= INLINE_LIMIT {
+            state.socket.clone()
+        } else {
+            None
+        };
         let Some(socket) = socket else {
             drop(state);
             self.writer.notify_one();
@@ -183,7 +187,11 @@ impl Outbox {
             }
             self.space.notify_waiters();
             batch.clear();
-            spare = if batch.capacity() <= KEEP_CAPACITY { batch } else { BytesMut::with_capacity(64 * 1024) };
+            spare = if batch.capacity() <= KEEP_CAPACITY {
+                batch
+            } else {
+                BytesMut::with_capacity(64 * 1024)
+            };
         };
         let socket = {
             let mut state = self.lock();

@@ -43,7 +43,8 @@ pub async fn register_async(
             let _ = tx.send(finish_registration(conn, handler.as_ref()));
         })
         .map_err(|e| Error::io("cannot start the init thread", e))?;
-    rx.await.map_err(|_| Error::closed("service init ended without a result"))?
+    rx.await
+        .map_err(|_| Error::closed("service init ended without a result"))?
 }
 
 async fn connect_member(
@@ -69,7 +70,12 @@ fn finish_registration(conn: Connection, handler: &dyn ServiceHandler) -> Result
         let _ = conn.close();
         return Err(Error::invalid(format!("service init failed: {message}")));
     }
-    let dispatchers = conn.inner.lock().service.as_ref().map(|s| (s.requests.clone(), s.broadcasts.clone()));
+    let dispatchers = conn
+        .inner
+        .lock()
+        .service
+        .as_ref()
+        .map(|s| (s.requests.clone(), s.broadcasts.clone()));
     if let Some((requests, broadcasts)) = dispatchers {
         requests.start();
         broadcasts.start();

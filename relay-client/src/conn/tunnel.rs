@@ -47,12 +47,20 @@ pub(crate) struct TunnelInner {
 
 impl TunnelInner {
     pub(crate) fn new(id: u64, conn: Arc<ConnInner>, chunk_limit: u64) -> Arc<Self> {
-        let chunk_limit = usize::try_from(chunk_limit).unwrap_or(usize::MAX).clamp(1, crate::codec::CHUNK_LIMIT);
+        let chunk_limit = usize::try_from(chunk_limit)
+            .unwrap_or(usize::MAX)
+            .clamp(1, crate::codec::CHUNK_LIMIT);
         Arc::new(TunnelInner {
             id,
             conn,
             chunk_limit,
-            state: Mutex::new(State { credit: 0, inbox: VecDeque::new(), partial: None, closed: None, acked: false }),
+            state: Mutex::new(State {
+                credit: 0,
+                inbox: VecDeque::new(),
+                partial: None,
+                closed: None,
+                acked: false,
+            }),
             changed: Notify::new(),
             send_lock: tokio::sync::Mutex::new(()),
         })
@@ -92,20 +100,32 @@ impl TunnelInner {
                 None
             } else {
                 discarded += payload.len();
-                tracing::warn!(conn = self.conn.id, tunnel = self.id, "discarded a chunk larger than its message");
+                tracing::warn!(
+                    conn = self.conn.id,
+                    tunnel = self.id,
+                    "discarded a chunk larger than its message"
+                );
                 None
             }
         } else {
             match state.partial.as_mut() {
                 None => {
                     discarded += payload.len();
-                    tracing::debug!(conn = self.conn.id, tunnel = self.id, "discarded a stray continuation chunk");
+                    tracing::debug!(
+                        conn = self.conn.id,
+                        tunnel = self.id,
+                        "discarded a stray continuation chunk"
+                    );
                     None
                 }
                 Some(p) if p.buf.len() + payload.len() > p.expected => {
                     discarded += p.buf.len() + payload.len();
                     state.partial = None;
-                    tracing::warn!(conn = self.conn.id, tunnel = self.id, "discarded a message overrunning its size");
+                    tracing::warn!(
+                        conn = self.conn.id,
+                        tunnel = self.id,
+                        "discarded a message overrunning its size"
+                    );
                     None
                 }
                 Some(p) => {
@@ -124,7 +144,13 @@ impl TunnelInner {
         }
         drop(state);
         if discarded > 0 {
-            self.conn.out.push(&ClientFrame::TunAllow { tunnel_id: self.id, space: discarded as u64 }, Send::Batch);
+            self.conn.out.push(
+                &ClientFrame::TunAllow {
+                    tunnel_id: self.id,
+                    space: discarded as u64,
+                },
+                Send::Batch,
+            );
         }
         if arrived {
             self.changed.notify_waiters();
@@ -228,7 +254,13 @@ impl TunnelInner {
             })
             .await?;
         if self.lock().closed.is_none() {
-            self.conn.out.push(&ClientFrame::TunAllow { tunnel_id: self.id, space: message.len() as u64 }, Send::Batch);
+            self.conn.out.push(
+                &ClientFrame::TunAllow {
+                    tunnel_id: self.id,
+                    space: message.len() as u64,
+                },
+                Send::Batch,
+            );
         }
         Ok(message)
     }
@@ -242,7 +274,9 @@ impl TunnelInner {
         state.closed = Some(Error::closed("the tunnel was closed"));
         drop(state);
         self.changed.notify_waiters();
-        self.conn.out.push(&ClientFrame::TunClose { tunnel_id: self.id }, Send::Now);
+        self.conn
+            .out
+            .push(&ClientFrame::TunClose { tunnel_id: self.id }, Send::Now);
         true
     }
 
@@ -252,7 +286,11 @@ impl TunnelInner {
             state.acked.then_some(Ok(()))
         });
         if acked.await.is_err() {
-            tracing::debug!(conn = self.conn.id, tunnel = self.id, "no close acknowledgement from the node");
+            tracing::debug!(
+                conn = self.conn.id,
+                tunnel = self.id,
+                "no close acknowledgement from the node"
+            );
         }
         Ok(())
     }
@@ -322,6 +360,9 @@ impl Drop for Tunnel {
 
 impl std::fmt::Debug for Tunnel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tunnel").field("id", &self.inner.id).field("conn", &self.inner.conn.id).finish()
+        f.debug_struct("Tunnel")
+            .field("id", &self.inner.id)
+            .field("conn", &self.inner.conn.id)
+            .finish()
     }
 }

@@ -24,7 +24,11 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut opts = Options { port: None, quick: false, only: None };
+    let mut opts = Options {
+        port: None,
+        quick: false,
+        only: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -42,7 +46,11 @@ fn options() -> Options {
 }
 
 fn row(workload: &str, value: f64, unit: &str) {
-    let shown = if value >= 100.0 { format!("{value:.0}") } else { format!("{value:.2}") };
+    let shown = if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    };
     println!("| {workload} | {shown} | {unit} |");
 }
 
@@ -134,7 +142,11 @@ fn raw_tcp(b: &Bench) {
             s.write_all(&byte).unwrap();
             s.read_exact(&mut byte).unwrap();
         }
-        row("raw TCP loopback round trip (floor)", start.elapsed().as_secs_f64() * 1e6 / n as f64, "us");
+        row(
+            "raw TCP loopback round trip (floor)",
+            start.elapsed().as_secs_f64() * 1e6 / n as f64,
+            "us",
+        );
     }
     if b.wants("raw tcp bulk") {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -162,7 +174,11 @@ fn raw_tcp(b: &Bench) {
             sent += buf.len() as u64;
         }
         assert_eq!(reader.join().unwrap(), sent);
-        row("raw TCP loopback bulk copy (floor)", sent as f64 / start.elapsed().as_secs_f64() / 1e9, "GB/s");
+        row(
+            "raw TCP loopback bulk copy (floor)",
+            sent as f64 / start.elapsed().as_secs_f64() / 1e9,
+            "GB/s",
+        );
     }
 }
 
@@ -184,8 +200,16 @@ fn request_latency(b: &Bench, conn: &Connection) {
     let mean = start.elapsed().as_secs_f64() * 1e6 / n as f64;
     samples.sort();
     row("request round trip, 1 in flight (mean)", mean, "us");
-    row("request round trip, 1 in flight (p50)", samples[samples.len() / 2].as_secs_f64() * 1e6, "us");
-    row("request round trip, 1 in flight (p99)", samples[samples.len() * 99 / 100].as_secs_f64() * 1e6, "us");
+    row(
+        "request round trip, 1 in flight (p50)",
+        samples[samples.len() / 2].as_secs_f64() * 1e6,
+        "us",
+    );
+    row(
+        "request round trip, 1 in flight (p99)",
+        samples[samples.len() * 99 / 100].as_secs_f64() * 1e6,
+        "us",
+    );
 }
 
 fn request_throughput(b: &Bench, conn: &Connection, in_flight: usize) {
@@ -194,7 +218,11 @@ fn request_throughput(b: &Bench, conn: &Connection, in_flight: usize) {
         return;
     }
     let per_task = b.n(200_000) / in_flight as u64 + 1;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let elapsed = rt.block_on(async {
         let start = Instant::now();
         let tasks: Vec<_> = (0..in_flight)
@@ -202,7 +230,9 @@ fn request_throughput(b: &Bench, conn: &Connection, in_flight: usize) {
                 let conn = conn.clone();
                 tokio::spawn(async move {
                     for _ in 0..per_task {
-                        conn.request_async("bench", &b"x"[..], Duration::from_secs(30)).await.unwrap();
+                        conn.request_async("bench", &b"x"[..], Duration::from_secs(30))
+                            .await
+                            .unwrap();
                     }
                 })
             })
@@ -212,7 +242,11 @@ fn request_throughput(b: &Bench, conn: &Connection, in_flight: usize) {
         }
         start.elapsed()
     });
-    row(&name, (per_task * in_flight as u64) as f64 / elapsed.as_secs_f64(), "req/s");
+    row(
+        &name,
+        (per_task * in_flight as u64) as f64 / elapsed.as_secs_f64(),
+        "req/s",
+    );
 }
 
 fn broadcast_throughput(b: &Bench, conn: &Connection, counter: &AtomicU64) {
@@ -221,7 +255,10 @@ fn broadcast_throughput(b: &Bench, conn: &Connection, counter: &AtomicU64) {
     }
     let n = b.n(2_000_000);
     let base = counter.load(Ordering::Relaxed);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let start = Instant::now();
     rt.block_on(async {
         for _ in 0..n {
@@ -229,7 +266,14 @@ fn broadcast_throughput(b: &Bench, conn: &Connection, counter: &AtomicU64) {
         }
     });
     let (count, end) = wait_for(counter, base + n);
-    delivered("broadcast messages/s to one member", "msg/s", n, count - base, start, end);
+    delivered(
+        "broadcast messages/s to one member",
+        "msg/s",
+        n,
+        count - base,
+        start,
+        end,
+    );
 }
 
 fn publish_throughput(b: &Bench, publisher: &Connection, port: u16) {
@@ -240,13 +284,20 @@ fn publish_throughput(b: &Bench, publisher: &Connection, port: u16) {
     let counter = Arc::new(AtomicU64::new(0));
     let c = counter.clone();
     subscriber
-        .subscribe("bench-topic", move |_e: Bytes| {
-            c.fetch_add(1, Ordering::Relaxed);
-        }, TopicLimits::default())
+        .subscribe(
+            "bench-topic",
+            move |_e: Bytes| {
+                c.fetch_add(1, Ordering::Relaxed);
+            },
+            TopicLimits::default(),
+        )
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let n = b.n(4_000_000);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let start = Instant::now();
     rt.block_on(async {
         for _ in 0..n {
@@ -259,14 +310,21 @@ fn publish_throughput(b: &Bench, publisher: &Connection, port: u16) {
 }
 
 fn tunnel_throughput(b: &Bench, conn: &Connection, size: usize, total_bytes: u64) {
-    let name = if size == 1 { "tunnel messages/s, 1-byte messages".to_string() } else { format!("tunnel, {} messages", human(size)) };
+    let name = if size == 1 {
+        "tunnel messages/s, 1-byte messages".to_string()
+    } else {
+        format!("tunnel, {} messages", human(size))
+    };
     if !b.wants(&name) {
         return;
     }
     let tunnel = conn.tunnel("bench", Duration::from_secs(5)).unwrap();
     let message = Bytes::from(vec![0x5au8; size]);
     let count = (b.n(total_bytes) / size as u64).max(2);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let elapsed = rt.block_on(async {
         let start = Instant::now();
         for _ in 0..count {
@@ -280,7 +338,11 @@ fn tunnel_throughput(b: &Bench, conn: &Connection, size: usize, total_bytes: u64
     if size == 1 {
         row(&name, count as f64 / elapsed.as_secs_f64(), "msg/s");
     } else {
-        row(&name, (count * size as u64) as f64 / elapsed.as_secs_f64() / 1e9, "GB/s");
+        row(
+            &name,
+            (count * size as u64) as f64 / elapsed.as_secs_f64() / 1e9,
+            "GB/s",
+        );
     }
     tunnel.close().unwrap();
 }
@@ -300,12 +362,18 @@ fn main() {
         None => Some(iris_tests::Node::start(&[])),
     };
     let port = opts.port.or(node.as_ref().map(|n| n.port)).unwrap();
-    let b = Bench { port, scale: if opts.quick { 50 } else { 1 }, only: opts.only };
+    let b = Bench {
+        port,
+        scale: if opts.quick { 50 } else { 1 },
+        only: opts.only,
+    };
     println!("| workload | result | unit |");
     println!("|---|---|---|");
     raw_tcp(&b);
     let broadcasts = Arc::new(AtomicU64::new(0));
-    let handler = Arc::new(Echo { broadcasts: broadcasts.clone() });
+    let handler = Arc::new(Echo {
+        broadcasts: broadcasts.clone(),
+    });
     let service = iris_client::register(b.port, "bench", handler, ServiceLimits::default()).unwrap();
     let conn = iris_client::connect(b.port).unwrap();
     request_latency(&b, &conn);

@@ -61,8 +61,11 @@ fn main() {
     let (cluster, arg) = (&args[3], args[4].clone());
     match args[1].as_str() {
         "serve" => {
-            let handler = Arc::new(Echo { prefix: arg.into_bytes() });
-            let service = iris_client::register(port, cluster, handler, ServiceLimits::default()).unwrap_or_else(|e| fail(e));
+            let handler = Arc::new(Echo {
+                prefix: arg.into_bytes(),
+            });
+            let service =
+                iris_client::register(port, cluster, handler, ServiceLimits::default()).unwrap_or_else(|e| fail(e));
             println!("ready");
             std::io::stdout().flush().ok();
             let _ = std::io::stdin().read_to_end(&mut Vec::new());
@@ -70,7 +73,9 @@ fn main() {
         }
         "request" => {
             let conn = iris_client::connect(port).unwrap_or_else(|e| fail(e));
-            let reply = conn.request(cluster, arg.into_bytes(), TIMEOUT).unwrap_or_else(|e| fail(e));
+            let reply = conn
+                .request(cluster, arg.into_bytes(), TIMEOUT)
+                .unwrap_or_else(|e| fail(e));
             println!("{}", String::from_utf8_lossy(&reply));
             conn.close().unwrap_or_else(|e| fail(e));
         }

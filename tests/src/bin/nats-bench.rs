@@ -14,7 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn row(workload: &str, value: f64, unit: &str) {
-    let shown = if value >= 100.0 { format!("{value:.0}") } else { format!("{value:.2}") };
+    let shown = if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    };
     println!("| {workload} (nats) | {shown} | {unit} |");
 }
 
@@ -29,8 +33,16 @@ impl Drop for Server {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let scale: u64 = if std::env::args().any(|a| a == "--quick") { 50 } else { 1 };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let scale: u64 = if std::env::args().any(|a| a == "--quick") {
+        50
+    } else {
+        1
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let _server = Server(
         Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
@@ -75,9 +87,17 @@ async fn main() {
         client.request("bench", Bytes::from_static(b"x")).await.unwrap();
         samples.push(t.elapsed());
     }
-    row("request round trip, 1 in flight (mean)", start.elapsed().as_secs_f64() * 1e6 / n as f64, "us");
+    row(
+        "request round trip, 1 in flight (mean)",
+        start.elapsed().as_secs_f64() * 1e6 / n as f64,
+        "us",
+    );
     samples.sort();
-    row("request round trip, 1 in flight (p50)", samples[samples.len() / 2].as_secs_f64() * 1e6, "us");
+    row(
+        "request round trip, 1 in flight (p50)",
+        samples[samples.len() / 2].as_secs_f64() * 1e6,
+        "us",
+    );
 
     for in_flight in [1u64, 16, 128] {
         let per_task = 200_000 / scale / in_flight + 1;
@@ -95,7 +115,11 @@ async fn main() {
         for t in tasks {
             t.await.unwrap();
         }
-        row(&format!("requests/s, {in_flight} in flight"), (per_task * in_flight) as f64 / start.elapsed().as_secs_f64(), "req/s");
+        row(
+            &format!("requests/s, {in_flight} in flight"),
+            (per_task * in_flight) as f64 / start.elapsed().as_secs_f64(),
+            "req/s",
+        );
     }
 
     let subscriber = async_nats::connect(&url).await.unwrap();
@@ -130,7 +154,11 @@ async fn main() {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     let got = counter.load(Ordering::Relaxed);
-    row("events/s to one subscriber", got as f64 / (last_change - start).as_secs_f64(), "events/s");
+    row(
+        "events/s to one subscriber",
+        got as f64 / (last_change - start).as_secs_f64(),
+        "events/s",
+    );
     if got < n {
         println!("| (nats events: {got} of {n} delivered; slow consumers are dropped by nats-server) | | |");
     }

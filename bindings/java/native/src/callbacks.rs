@@ -40,7 +40,9 @@ fn call_dispatch<'local>(
 /// Runs `f` with this thread's JNI environment inside a local reference frame.
 fn in_frame<T>(f: impl FnOnce(&mut JNIEnv) -> Result<T, String>) -> Result<T, String> {
     let mut env = attach().ok_or_else(|| "cannot attach the handler thread to the JVM".to_string())?;
-    let outcome = env.with_local_frame(FRAME, |env| -> Result<Result<T, String>, jni::errors::Error> { Ok(f(env)) });
+    let outcome = env.with_local_frame(FRAME, |env| -> Result<Result<T, String>, jni::errors::Error> {
+        Ok(f(env))
+    });
     match outcome {
         Ok(result) => result,
         Err(e) => Err(take_exception(&mut env).unwrap_or_else(|| format!("JNI failure: {e}"))),
@@ -74,7 +76,9 @@ impl ServiceHandler for JavaService {
             // Dispatch.init hands the box to a Java Connection, which frees it when collected.
             let handle = JConn::into_handle(connection.clone());
             let args = [jvalue { l: self.raw() }, jvalue { j: handle }];
-            let failure = call_dispatch(env, cache().init, ReturnType::Object, &args)?.l().map_err(|e| e.to_string())?;
+            let failure = call_dispatch(env, cache().init, ReturnType::Object, &args)?
+                .l()
+                .map_err(|e| e.to_string())?;
             if failure.is_null() {
                 return Ok(());
             }
@@ -98,15 +102,22 @@ impl ServiceHandler for JavaService {
         in_frame(|env| {
             let request = byte_array(env, &request)?;
             let args = [jvalue { l: self.raw() }, jvalue { l: request.as_raw() }];
-            let answer = call_dispatch(env, cache().request, ReturnType::Object, &args)?.l().map_err(|e| e.to_string())?;
+            let answer = call_dispatch(env, cache().request, ReturnType::Object, &args)?
+                .l()
+                .map_err(|e| e.to_string())?;
             if answer.is_null() {
                 return Ok(Bytes::new());
             }
-            if env.is_instance_of(&answer, &cache().string_class).map_err(|e| e.to_string())? {
+            if env
+                .is_instance_of(&answer, &cache().string_class)
+                .map_err(|e| e.to_string())?
+            {
                 let fault: String = env.get_string(&answer.into()).map_err(|e| e.to_string())?.into();
                 return Err(fault);
             }
-            let reply = env.convert_byte_array(jni::objects::JByteArray::from(answer)).map_err(|e| e.to_string())?;
+            let reply = env
+                .convert_byte_array(jni::objects::JByteArray::from(answer))
+                .map_err(|e| e.to_string())?;
             Ok(Bytes::from(reply))
         })
     }
@@ -129,7 +140,11 @@ impl ServiceHandler for JavaService {
         let outcome = in_frame(|env| {
             let code = env.new_string(reason.kind().code()).map_err(|e| e.to_string())?;
             let message = env.new_string(reason.message()).map_err(|e| e.to_string())?;
-            let args = [jvalue { l: self.raw() }, jvalue { l: code.as_raw() }, jvalue { l: message.as_raw() }];
+            let args = [
+                jvalue { l: self.raw() },
+                jvalue { l: code.as_raw() },
+                jvalue { l: message.as_raw() },
+            ];
             call_dispatch(env, cache().dropped, ReturnType::Primitive(Primitive::Void), &args).map(|_| ())
         });
         if let Err(text) = outcome {
@@ -153,7 +168,12 @@ impl TopicHandler for JavaTopic {
     fn handle_event(&self, event: Bytes) {
         let outcome = in_frame(|env| {
             let event = byte_array(env, &event)?;
-            let args = [jvalue { l: self.handler.get().as_obj().as_raw() }, jvalue { l: event.as_raw() }];
+            let args = [
+                jvalue {
+                    l: self.handler.get().as_obj().as_raw(),
+                },
+                jvalue { l: event.as_raw() },
+            ];
             call_dispatch(env, cache().event, ReturnType::Primitive(Primitive::Void), &args).map(|_| ())
         });
         if let Err(text) = outcome {
@@ -161,4 +181,3 @@ impl TopicHandler for JavaTopic {
         }
     }
 }
-

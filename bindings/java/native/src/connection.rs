@@ -33,7 +33,9 @@ impl JConn {
 /// `handle` came from `into_handle` of the same type and has not been freed. The Java objects
 /// guarantee this: they free their handle only from a Cleaner, once no call can be running.
 pub(crate) unsafe fn borrow<'a, T>(handle: jlong) -> NativeResult<&'a T> {
-    (handle as *const T).as_ref().ok_or_else(|| invalid("the native handle is null"))
+    (handle as *const T)
+        .as_ref()
+        .ok_or_else(|| invalid("the native handle is null"))
 }
 
 /// Frees the object behind a handle (once; 0 is ignored).
@@ -80,7 +82,12 @@ pub(crate) fn wait<F: Future>(env: &mut JNIEnv, future: F) -> NativeResult<F::Ou
     let outcome = iris_client::block_on_checked(future, INTERRUPT_CHECK, || {
         // SAFETY: `interrupted` is Dispatch.interrupted()Z.
         let flag = unsafe {
-            env.call_static_method_unchecked(&c.dispatch, c.interrupted, ReturnType::Primitive(Primitive::Boolean), &[])
+            env.call_static_method_unchecked(
+                &c.dispatch,
+                c.interrupted,
+                ReturnType::Primitive(Primitive::Boolean),
+                &[],
+            )
         };
         match flag.and_then(|v| v.z()) {
             Ok(false) => Ok(()),
@@ -180,7 +187,10 @@ pub extern "system" fn Java_io_iris_Native_subscribe(
             return Err(invalid("the topic handler must not be null"));
         }
         let handler = JavaTopic::new(JavaRef::new(env.new_global_ref(&handler)?));
-        let limits = TopicLimits { event_threads: size(event_threads.into()), event_memory: size(event_memory) };
+        let limits = TopicLimits {
+            event_threads: size(event_threads.into()),
+            event_memory: size(event_memory),
+        };
         Ok(conn.subscribe_arc(&topic, Arc::new(handler), limits)?)
     })
 }
@@ -259,12 +269,16 @@ pub extern "system" fn Java_io_iris_Native_errorCodes(mut env: JNIEnv, _: JClass
 pub extern "system" fn Java_io_iris_Native_throwCoreError(mut env: JNIEnv, _: JClass, code: JString) {
     entry(&mut env, (), |env| {
         let code = string(env, &code, "code")?;
-        Err(core_error(&code).map(Failure::Iris).unwrap_or_else(|| invalid(format!("no core error code {code}"))))
+        Err(core_error(&code)
+            .map(Failure::Iris)
+            .unwrap_or_else(|| invalid(format!("no core error code {code}"))))
     })
 }
 
 /// Panics inside a native method (for the test that panics never crash the JVM).
 #[no_mangle]
 pub extern "system" fn Java_io_iris_Native_panicForTest(mut env: JNIEnv, _: JClass) {
-    entry(&mut env, (), |_| -> NativeResult<()> { panic!("deliberate test panic") })
+    entry(&mut env, (), |_| -> NativeResult<()> {
+        panic!("deliberate test panic")
+    })
 }

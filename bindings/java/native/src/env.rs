@@ -33,12 +33,29 @@ pub(crate) fn init(vm: JavaVM) -> jni::errors::Result<()> {
     let request = id("request", "(Lio/iris/ServiceHandler;[B)Ljava/lang/Object;")?;
     let broadcast = id("broadcast", "(Lio/iris/ServiceHandler;[B)V")?;
     let tunnel = id("tunnel", "(Lio/iris/ServiceHandler;J)V")?;
-    let dropped = id("dropped", "(Lio/iris/ServiceHandler;Ljava/lang/String;Ljava/lang/String;)V")?;
+    let dropped = id(
+        "dropped",
+        "(Lio/iris/ServiceHandler;Ljava/lang/String;Ljava/lang/String;)V",
+    )?;
     let event = id("event", "(Lio/iris/TopicHandler;[B)V")?;
-    let error = id("error", "(Ljava/lang/String;Ljava/lang/String;)Ljava/lang/RuntimeException;")?;
+    let error = id(
+        "error",
+        "(Ljava/lang/String;Ljava/lang/String;)Ljava/lang/RuntimeException;",
+    )?;
     let interrupted = id("interrupted", "()Z")?;
-    let cache =
-        Cache { vm, dispatch, string_class, init, request, broadcast, tunnel, dropped, event, error, interrupted };
+    let cache = Cache {
+        vm,
+        dispatch,
+        string_class,
+        init,
+        request,
+        broadcast,
+        tunnel,
+        dropped,
+        event,
+        error,
+        interrupted,
+    };
     // A second load of the library (another class loader) keeps the first cache.
     let _ = CACHE.set(cache);
     Ok(())
@@ -74,7 +91,9 @@ fn name_java_thread(env: &mut JNIEnv) {
         return;
     };
     let _ = env.with_local_frame(4, |env| -> jni::errors::Result<()> {
-        let thread = env.call_static_method("java/lang/Thread", "currentThread", "()Ljava/lang/Thread;", &[])?.l()?;
+        let thread = env
+            .call_static_method("java/lang/Thread", "currentThread", "()Ljava/lang/Thread;", &[])?
+            .l()?;
         let name = env.new_string(name)?;
         env.call_method(&thread, "setName", "(Ljava/lang/String;)V", &[(&name).into()])?;
         Ok(())

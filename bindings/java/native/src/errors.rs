@@ -49,8 +49,8 @@ pub(crate) fn throw_code(env: &mut JNIEnv, code: &str, message: &str) {
         let c = cache();
         let args = [jvalue { l: code.as_raw() }, jvalue { l: message.as_raw() }];
         // SAFETY: the method id belongs to `dispatch` and matches (String, String) -> RuntimeException.
-        let exception = unsafe { env.call_static_method_unchecked(&c.dispatch, c.error, ReturnType::Object, &args) }?
-            .l()?;
+        let exception =
+            unsafe { env.call_static_method_unchecked(&c.dispatch, c.error, ReturnType::Object, &args) }?.l()?;
         env.throw(JThrowable::from(exception))
     });
     if built.is_err() && !env.exception_check().unwrap_or(true) {
@@ -110,14 +110,18 @@ pub(crate) fn take_exception(env: &mut JNIEnv) -> Option<String> {
 fn describe(env: &mut JNIEnv, throwable: &JObject) -> Option<String> {
     let text = env
         .with_local_frame(8, |env| -> jni::errors::Result<Option<String>> {
-            let message = env.call_method(throwable, "getMessage", "()Ljava/lang/String;", &[])?.l()?;
+            let message = env
+                .call_method(throwable, "getMessage", "()Ljava/lang/String;", &[])?
+                .l()?;
             if !message.is_null() {
                 let message: String = env.get_string(&message.into())?.into();
                 if !message.is_empty() {
                     return Ok(Some(message));
                 }
             }
-            let class = env.call_method(throwable, "getClass", "()Ljava/lang/Class;", &[])?.l()?;
+            let class = env
+                .call_method(throwable, "getClass", "()Ljava/lang/Class;", &[])?
+                .l()?;
             let name = env.call_method(&class, "getName", "()Ljava/lang/String;", &[])?.l()?;
             Ok(Some(env.get_string(&name.into())?.into()))
         })
@@ -134,6 +138,8 @@ pub(crate) fn core_codes() -> Vec<&'static str> {
 
 /// The core error of `code`, for that test (thrown through the same path as real errors).
 pub(crate) fn core_error(code: &str) -> Option<iris_client::Error> {
-    ErrorKind::ALL.iter().find(|k| k.code() == code).map(|k| iris_client::Error::new(*k, format!("test {code}")))
+    ErrorKind::ALL
+        .iter()
+        .find(|k| k.code() == code)
+        .map(|k| iris_client::Error::new(*k, format!("test {code}")))
 }
-

@@ -32,14 +32,19 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("network", &self.network).field("node", &self.node).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("network", &self.network)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
     }
 }
 
 impl Credentials {
     /// Credentials for `network` with its key, for node `node`.
     pub fn new(network: &str, key: &RsaPrivateKey, node: NodeId) -> Result<Credentials, LinkError> {
-        let params = NOISE_PARAMS.parse().map_err(|e: snow::Error| LinkError::Crypto(e.to_string()))?;
+        let params = NOISE_PARAMS
+            .parse()
+            .map_err(|e: snow::Error| LinkError::Crypto(e.to_string()))?;
         let keypair = snow::Builder::new(params).generate_keypair()?;
         Ok(Credentials {
             network: network.to_string(),
@@ -70,10 +75,18 @@ fn signed_message(role: Role, hash: &[u8], node: NodeId) -> Vec<u8> {
     m
 }
 
-pub(super) async fn run(stream: TcpStream, role: Role, creds: &Credentials) -> Result<(LinkReader, LinkWriter, NodeId), LinkError> {
-    let params = NOISE_PARAMS.parse().map_err(|e: snow::Error| LinkError::Crypto(e.to_string()))?;
+pub(super) async fn run(
+    stream: TcpStream,
+    role: Role,
+    creds: &Credentials,
+) -> Result<(LinkReader, LinkWriter, NodeId), LinkError> {
+    let params = NOISE_PARAMS
+        .parse()
+        .map_err(|e: snow::Error| LinkError::Crypto(e.to_string()))?;
     let prologue = creds.prologue();
-    let builder = snow::Builder::new(params).local_private_key(&creds.static_private).prologue(&prologue);
+    let builder = snow::Builder::new(params)
+        .local_private_key(&creds.static_private)
+        .prologue(&prologue);
     let mut hs = match role {
         Role::Initiator => builder.build_initiator()?,
         Role::Responder => builder.build_responder()?,
@@ -98,8 +111,17 @@ pub(super) async fn run(stream: TcpStream, role: Role, creds: &Credentials) -> R
     }
     let hash = hs.get_handshake_hash().to_vec();
     let transport = Arc::new(hs.into_stateless_transport_mode()?);
-    let mut link_writer = LinkWriter { writer, transport: transport.clone(), nonce: 0 };
-    let mut link_reader = LinkReader { reader, transport, nonce: 0, cipher: Vec::new() };
+    let mut link_writer = LinkWriter {
+        writer,
+        transport: transport.clone(),
+        nonce: 0,
+    };
+    let mut link_reader = LinkReader {
+        reader,
+        transport,
+        nonce: 0,
+        cipher: Vec::new(),
+    };
 
     // Proof of the network key, bound to this handshake and this node id.
     let signature = creds.signing.sign(&signed_message(role, &hash, creds.node)).to_vec();
@@ -112,7 +134,9 @@ pub(super) async fn run(stream: TcpStream, role: Role, creds: &Credentials) -> R
 
     read_message(&mut link_reader.reader, MAX_PREAUTH_MESSAGE, &mut inbound).await?;
     let mut plain = vec![0u8; inbound.len()];
-    let n = link_reader.transport.read_message(link_reader.nonce, &inbound, &mut plain)?;
+    let n = link_reader
+        .transport
+        .read_message(link_reader.nonce, &inbound, &mut plain)?;
     link_reader.nonce += 1;
     plain.truncate(n);
     if plain.len() < 16 {
@@ -126,6 +150,9 @@ pub(super) async fn run(stream: TcpStream, role: Role, creds: &Credentials) -> R
         Role::Responder => Role::Initiator,
     };
     let signature = Signature::try_from(&plain[16..]).map_err(|_| LinkError::BadSignature)?;
-    creds.verifying.verify(&signed_message(peer_role, &hash, peer), &signature).map_err(|_| LinkError::BadSignature)?;
+    creds
+        .verifying
+        .verify(&signed_message(peer_role, &hash, peer), &signature)
+        .map_err(|_| LinkError::BadSignature)?;
     Ok((link_reader, link_writer, peer))
 }

@@ -82,7 +82,9 @@ impl LinkWriter {
         for chunk in plaintext.chunks(MAX_PLAINTEXT) {
             let start = framed.len();
             framed.resize(start + 2 + chunk.len() + 16, 0);
-            let n = self.transport.write_message(self.nonce, chunk, &mut framed[start + 2..])?;
+            let n = self
+                .transport
+                .write_message(self.nonce, chunk, &mut framed[start + 2..])?;
             self.nonce += 1;
             framed[start..start + 2].copy_from_slice(&(n as u16).to_be_bytes());
             framed.truncate(start + 2 + n);

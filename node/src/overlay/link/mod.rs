@@ -66,7 +66,11 @@ impl From<snow::Error> for LinkError {
 
 /// Runs the handshake on `stream` as `role`; returns the two halves of the link and the peer's
 /// node id (proven only in the sense that the peer holds the network key).
-pub async fn handshake(stream: TcpStream, role: Role, creds: &Credentials) -> Result<(LinkReader, LinkWriter, NodeId), LinkError> {
+pub async fn handshake(
+    stream: TcpStream,
+    role: Role,
+    creds: &Credentials,
+) -> Result<(LinkReader, LinkWriter, NodeId), LinkError> {
     let _ = stream.set_nodelay(true);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, auth::run(stream, role, creds)).await {
         Ok(result) => result,
