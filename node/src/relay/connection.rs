@@ -2,7 +2,7 @@
 //! and ungraceful endings.
 
 use super::handshake::{read_init, HandshakeError};
-use super::outbox::Outbox;
+use super::outbox::{Batch, Outbox};
 use super::RelayContext;
 use crate::router::{ConnId, Destination, LocalPeer, Violation};
 use bytes::BytesMut;
@@ -98,7 +98,7 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
     });
     let writer_task = {
         let peer = peer.clone();
-        tokio::spawn(async move { peer.outbox.run_writer(writer).await })
+        tokio::spawn(async move { peer.outbox.run_tcp_writer(writer).await })
     };
     ctx.router.attach(&peer);
     info!(cluster = peer.cluster.as_deref().unwrap_or(""), "client attached");
@@ -173,6 +173,8 @@ async fn read_frames(
     let failed = peer.outbox.failed();
     tokio::pin!(failed);
     loop {
+        // Frames routed while this batch is handled are written when it ends, by this task.
+        let batch = Batch::start();
         loop {
             match decode_client_frame(buf, &ctx.limits) {
                 Ok(Some(frame)) => {
@@ -187,6 +189,7 @@ async fn read_frames(
                 Err(e) => return Ending::Violation(e.to_string()),
             }
         }
+        drop(batch);
         buf.reserve(READ_CHUNK);
         tokio::select! {
             read = reader.read_buf(buf) => match read {
@@ -250,6 +253,7 @@ async fn graceful_close(
     tokio::pin!(failed);
     let mut eof = false;
     loop {
+        let batch = Batch::start();
         loop {
             match decode_client_frame(buf, &ctx.limits) {
                 Ok(Some(frame)) => match frame {
@@ -271,6 +275,7 @@ async fn graceful_close(
                 Err(e) => return Ending::Violation(e.to_string()),
             }
         }
+        drop(batch);
         if peer.outstanding_requests() == 0 {
             return Ending::ClientClosed;
         }

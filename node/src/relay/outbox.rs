@@ -1,5 +1,13 @@
-//! A connection's output: frames are encoded into one shared buffer that the connection's writer
-//! task swaps out and writes whole, so bursts coalesce into few large writes.
+//! A connection's output: frames are encoded into one shared buffer, written in as few system
+//! calls as possible and with as few thread hand-offs as possible.
+//!
+//! # Who writes
+//! Frames routed while a connection's reader handles one batch of input (everything decoded from
+//! one socket read) are only appended; when the batch ends, the reader writes each outbox it
+//! touched itself, if that socket is idle ([`Batch`]). A request therefore crosses the node
+//! without waking any writer task, and a burst still leaves in one write per destination. The
+//! writer task takes over whatever cannot be written at once (a full socket), frames queued outside
+//! a batch (timers, overlay links), and the final flush.
 //!
 //! # Slow readers
 //! A client that does not read its socket must not make the node buffer without bound, and must
@@ -16,16 +24,21 @@
 //! As a last resort a buffer above the hard limit drops the connection ("too slow").
 
 use crate::util::lock;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use iris_client::codec::NodeFrame;
-use std::sync::Mutex;
+use std::cell::RefCell;
+use std::io;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 /// Above this many buffered octets best-effort traffic is dropped and requests wait.
 pub const HIGH_WATER: usize = 8 * 1024 * 1024;
 /// A writer keeps its spare buffer's allocation for the next swap only below this capacity.
 const RETAIN_CAPACITY: usize = 1024 * 1024;
+/// A batch's end writes inline only this much; more goes to the writer task.
+const INLINE_LIMIT: usize = 256 * 1024;
 
 /// Outcome of [`Outbox::push_if_room`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +51,28 @@ pub enum Pushed {
     Closed,
 }
 
-/// The shared output buffer of one connection.
-#[derive(Debug)]
+/// Who may write the socket right now.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Nobody: the buffer is empty.
+    #[default]
+    Idle,
+    /// The buffer has data and a write is arranged (a batch end or the writer task will take it).
+    Scheduled,
+    /// The writer task is writing.
+    Writer,
+    /// A batch end is writing inline, outside the lock.
+    Inline,
+}
+
+/// The shared output buffer of one connection. Cheap to clone; clones share the buffer.
+#[derive(Debug, Clone)]
 pub struct Outbox {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     state: Mutex<State>,
     /// Wakes the writer when there is something to write or the outbox closes.
     ready: Notify,
@@ -52,6 +84,9 @@ pub struct Outbox {
 #[derive(Debug, Default)]
 struct State {
     buf: BytesMut,
+    owner: Owner,
+    /// The socket, for inline writes at a batch's end (absent for test sinks).
+    socket: Option<Arc<OwnedWriteHalf>>,
     /// No more frames are accepted; the writer flushes what is queued and ends.
     closing: bool,
     /// The writer has ended (flushed, failed, or the hard limit was hit).
@@ -60,14 +95,43 @@ struct State {
     failure: Option<String>,
 }
 
+thread_local! {
+    /// Outboxes that got their first frame during the batch running on this thread, if any.
+    static BATCH: RefCell<Option<Vec<Outbox>>> = const { RefCell::new(None) };
+}
+
+/// One batch of routing on this thread: frames pushed meanwhile are written when it ends
+/// (dropped), by this thread, where the socket allows. Batches do not nest; must not be held
+/// across an `.await`.
+pub struct Batch(());
+
+impl Batch {
+    /// Starts a batch on this thread.
+    pub fn start() -> Batch {
+        BATCH.with(|b| *b.borrow_mut() = Some(Vec::new()));
+        Batch(())
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let touched = BATCH.with(|b| b.borrow_mut().take()).unwrap_or_default();
+        for outbox in touched {
+            outbox.flush_inline();
+        }
+    }
+}
+
 impl Outbox {
     /// An open outbox that drops its connection once more than `hard_limit` octets are queued.
     pub fn new(hard_limit: usize) -> Outbox {
         Outbox {
-            state: Mutex::default(),
-            ready: Notify::new(),
-            changed: Notify::new(),
-            hard_limit: hard_limit.max(HIGH_WATER),
+            shared: Arc::new(Shared {
+                state: Mutex::default(),
+                ready: Notify::new(),
+                changed: Notify::new(),
+                hard_limit: hard_limit.max(HIGH_WATER),
+            }),
         }
     }
 
@@ -82,72 +146,131 @@ impl Outbox {
     }
 
     fn push_when(&self, frame: &NodeFrame, room: impl FnOnce(usize) -> bool) -> Pushed {
-        let mut st = lock(&self.state);
+        let mut st = lock(&self.shared.state);
         if st.closing {
             return Pushed::Closed;
         }
         if !room(st.buf.len()) {
             return Pushed::Full;
         }
-        let was_empty = st.buf.is_empty();
         frame.encode(&mut st.buf);
-        if st.buf.len() > self.hard_limit {
+        if st.buf.len() > self.shared.hard_limit {
             // The client is far behind on traffic that cannot be dropped: drop the client.
             st.buf = BytesMut::new();
             st.closing = true;
             st.failure = Some("output buffer overflow: client is not reading".into());
             drop(st);
-            self.ready.notify_one();
-            self.changed.notify_waiters();
+            self.shared.ready.notify_one();
+            self.shared.changed.notify_waiters();
             return Pushed::Closed;
         }
+        if st.owner != Owner::Idle {
+            // Whoever owns the socket (or will) takes this frame along.
+            return Pushed::Queued;
+        }
+        st.owner = Owner::Scheduled;
         drop(st);
-        if was_empty {
-            // The writer only sleeps on an empty buffer, so only the first frame needs to wake it.
-            self.ready.notify_one();
+        let deferred = BATCH.with(|b| match b.borrow_mut().as_mut() {
+            Some(touched) => {
+                touched.push(self.clone());
+                true
+            }
+            None => false,
+        });
+        if !deferred {
+            self.shared.ready.notify_one();
         }
         Pushed::Queued
     }
 
+    /// At a batch's end: writes what is queued on this thread if the socket takes it now, and
+    /// hands the rest to the writer task.
+    fn flush_inline(&self) {
+        let mut st = lock(&self.shared.state);
+        if st.owner != Owner::Scheduled {
+            return; // the writer task took over meanwhile
+        }
+        let socket = match &st.socket {
+            Some(socket) if st.buf.len() <= INLINE_LIMIT => socket.clone(),
+            _ => {
+                drop(st);
+                self.shared.ready.notify_one();
+                return;
+            }
+        };
+        st.owner = Owner::Inline;
+        let mut batch = std::mem::take(&mut st.buf);
+        drop(st);
+        while !batch.is_empty() {
+            match socket.try_write(&batch) {
+                Ok(n) if n > 0 => batch.advance(n),
+                _ => break, // full, or failed: the writer task takes over and sees the error
+            }
+        }
+        let mut st = lock(&self.shared.state);
+        if batch.is_empty() && st.buf.is_empty() {
+            st.owner = Owner::Idle;
+            batch.clear();
+            st.buf = batch; // keep the allocation
+            let closing = st.closing;
+            drop(st);
+            if closing {
+                self.shared.ready.notify_one(); // the writer may now finish
+            }
+            return;
+        }
+        if !batch.is_empty() {
+            // The unsent rest goes out before anything queued meanwhile.
+            batch.extend_from_slice(&st.buf);
+            st.buf = batch;
+        }
+        st.owner = Owner::Scheduled;
+        drop(st);
+        self.shared.ready.notify_one();
+    }
+
     /// Whether the buffer is below the high-water mark (or closing, when nothing waits anyway).
     pub fn has_room(&self) -> bool {
-        let st = lock(&self.state);
+        let st = lock(&self.shared.state);
         st.closing || st.buf.len() < HIGH_WATER
     }
 
     /// Queues `last` (if any), then stops accepting frames; the writer flushes and ends.
     pub fn close(&self, last: Option<&NodeFrame>) {
-        let mut st = lock(&self.state);
+        let mut st = lock(&self.shared.state);
         if !st.closing {
             if let Some(frame) = last {
                 frame.encode(&mut st.buf);
+                if st.owner == Owner::Idle {
+                    st.owner = Owner::Scheduled;
+                }
             }
             st.closing = true;
         }
         drop(st);
-        self.ready.notify_one();
-        self.changed.notify_waiters();
+        self.shared.ready.notify_one();
+        self.shared.changed.notify_waiters();
     }
 
     /// Whether the outbox accepts no more frames.
     pub fn is_closing(&self) -> bool {
-        lock(&self.state).closing
+        lock(&self.shared.state).closing
     }
 
     /// Octets queued and not yet handed to the socket.
     pub fn queued(&self) -> usize {
-        lock(&self.state).buf.len()
+        lock(&self.shared.state).buf.len()
     }
 
     /// Resolves once the outbox closed for a reason of its own (write failure, overflow) or its
     /// writer ended; returns that reason if there was one.
     pub async fn failed(&self) -> Option<String> {
         loop {
-            let notified = self.changed.notified();
+            let notified = self.shared.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
-                let st = lock(&self.state);
+                let st = lock(&self.shared.state);
                 if st.failure.is_some() || st.dead {
                     return st.failure.clone();
                 }
@@ -159,36 +282,55 @@ impl Outbox {
     /// Removes and returns everything queued (tests read frames back without a socket).
     #[cfg(test)]
     pub(crate) fn take_queued(&self) -> BytesMut {
-        std::mem::take(&mut lock(&self.state).buf)
+        let mut st = lock(&self.shared.state);
+        st.owner = Owner::Idle;
+        std::mem::take(&mut st.buf)
     }
 
     fn finish(&self, failure: Option<String>) {
-        let mut st = lock(&self.state);
+        let mut st = lock(&self.shared.state);
         st.dead = true;
         st.closing = true;
         st.buf = BytesMut::new();
+        st.socket = None;
         if st.failure.is_none() {
             st.failure = failure;
         }
         drop(st);
-        self.changed.notify_waiters();
+        self.shared.changed.notify_waiters();
     }
 
-    /// The writer loop: swaps the buffer out and writes it whole until the outbox is closed and
-    /// flushed, then shuts the socket's write side down. Never holds the lock across I/O.
+    /// The writer loop for a TCP connection: also lets batch ends write this socket inline.
+    pub async fn run_tcp_writer(&self, socket: OwnedWriteHalf) {
+        let socket = Arc::new(socket);
+        lock(&self.shared.state).socket = Some(socket.clone());
+        self.run_writer(TcpSink(socket)).await
+    }
+
+    /// The writer loop: takes the buffer whenever a write is scheduled and writes it whole until
+    /// the outbox is closed and flushed, then shuts the socket's write side down. Never holds the
+    /// lock across I/O, and never writes while a batch end writes inline.
     pub async fn run_writer<W: AsyncWrite + Unpin>(&self, mut sink: W) {
         let mut spare = BytesMut::new();
         loop {
-            let notified = self.ready.notified();
+            let notified = self.shared.ready.notified();
             let step = {
-                let mut st = lock(&self.state);
-                if !st.buf.is_empty() {
-                    std::mem::swap(&mut st.buf, &mut spare);
-                    Step::Write
-                } else if st.closing {
-                    Step::Done
-                } else {
-                    Step::Wait
+                let mut st = lock(&self.shared.state);
+                match st.owner {
+                    Owner::Inline => Step::Wait,
+                    _ if !st.buf.is_empty() => {
+                        st.owner = Owner::Writer;
+                        std::mem::swap(&mut st.buf, &mut spare);
+                        Step::Write
+                    }
+                    _ => {
+                        st.owner = Owner::Idle;
+                        if st.closing {
+                            Step::Done
+                        } else {
+                            Step::Wait
+                        }
+                    }
                 }
             };
             match step {
@@ -208,8 +350,41 @@ impl Outbox {
                 spare = BytesMut::new();
             }
         }
+        lock(&self.shared.state).socket = None;
         let _ = sink.shutdown().await;
         self.finish(None);
+    }
+}
+
+/// The write half of a TCP connection, shared with inline writers.
+struct TcpSink(Arc<OwnedWriteHalf>);
+
+impl AsyncWrite for TcpSink {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        loop {
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return std::task::Poll::Ready(other),
+            }
+            // Registers for a wake-up when writable; then the write is tried again.
+            std::task::ready!(self.0.as_ref().as_ref().poll_write_ready(cx))?;
+        }
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        // The write side closes (FIN) when the last handle on it is dropped.
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -247,6 +422,37 @@ mod tests {
         assert!(outbox.push(&broadcast(HIGH_WATER - 100)));
         assert!(!outbox.push(&broadcast(200)));
         assert!(outbox.is_closing());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_end_writes_an_idle_socket_itself() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let (_read, write) = client.into_split();
+        let outbox = Outbox::new(usize::MAX);
+        let writer = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.run_tcp_writer(write).await })
+        };
+        tokio::task::yield_now().await; // the writer registers the socket and waits
+                                        // No await from here on: on this single-threaded runtime the writer task cannot run, so
+                                        // the bytes can only have been written by the batch's end.
+        let batch = Batch::start();
+        assert!(outbox.push(&broadcast(3)));
+        assert!(outbox.push(&broadcast(4)));
+        drop(batch);
+        let mut got = [0u8; 11];
+        server.read_exact(&mut got).expect("written inline, in one batch");
+        assert_eq!(got, [0x03, 3, 7, 7, 7, 0x03, 4, 7, 7, 7, 7]);
+        outbox.close(None);
+        writer.await.expect("writer");
     }
 
     #[tokio::test]
