@@ -152,6 +152,11 @@ impl Dispatcher {
         }
     }
 
+    /// Whether jobs are waiting for a worker.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.lock().queue.is_empty()
+    }
+
     /// Whether two handles refer to the same dispatcher.
     pub(crate) fn same(&self, other: &Dispatcher) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)

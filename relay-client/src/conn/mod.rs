@@ -275,6 +275,7 @@ impl ConnInner {
         let deadline = Instant::now().checked_add(Duration::from_millis(timeout_ms));
         let conn = self.clone();
         let size = request.len();
+        let queue = dispatcher.clone();
         let job = move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle_request(request)));
             let result = match outcome {
@@ -286,7 +287,10 @@ impl ConnInner {
                     crate::dispatch::panic_message(&panic)
                 ))),
             };
-            conn.out.push(&ClientFrame::Reply { id, result }, Send::Now);
+            // More requests waiting means more replies right behind this one: let the writer task
+            // send them together. The last of a burst goes out at once.
+            let send = if queue.has_queued() { Send::Batch } else { Send::Now };
+            conn.out.push(&ClientFrame::Reply { id, result }, send);
         };
         match dispatcher.submit_quiet(size, deadline, job) {
             Ok(sleeping) => wakes.note(&dispatcher, sleeping),
