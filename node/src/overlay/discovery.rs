@@ -44,7 +44,9 @@ async fn sweep(inner: &Arc<Inner>, addrs: &[SocketAddr], rate: u32) {
     let per_batch = (rate / 100).max(1) as usize;
     let pause = Duration::from_secs_f64(per_batch as f64 / f64::from(rate.max(1)));
     for batch in addrs.chunks(per_batch) {
-        for &addr in batch {
+        // Nodes already linked or known alive (held by a neighbour) are not probed again.
+        let known = inner.known_addrs();
+        for &addr in batch.iter().filter(|a| !known.contains(a)) {
             inner.dial(addr);
         }
         tokio::time::sleep(pause).await;

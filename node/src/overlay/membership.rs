@@ -1,33 +1,40 @@
-//! Node ids, the live links and what flows on them besides traffic: hello, state exchange
-//! (clusters with member counts and spare capacity, topics), peer gossip, heartbeats, graceful
-//! leave, and deterministic resolution of duplicate links.
+//! The live links and what flows on them besides traffic: hello, heartbeats, graceful leave,
+//! deterministic resolution of duplicate links, and the glue between the sans-I/O
+//! [`Engine`] (Pastry state, link needs, Scribe trees) and the sockets, the clock and the
+//! router.
 //!
-//! Every link runs two tasks: a reader (decrypt, decode, hand to the router) and a writer (drain
-//! the peer's buffer, encrypt, write; a heartbeat when idle). A link silent for [`LINK_DEAD`] is
-//! dropped, so a crashed or hung node is routed around within 3 s; a closed socket (e.g. after
-//! `kill -9`) is noticed at once.
+//! Every link runs two tasks: a reader (decrypt, decode, hand control messages to the engine and
+//! traffic to the router) and a writer (drain the peer's buffer, encrypt, write; a heartbeat when
+//! idle). A link silent for [`LINK_DEAD`] is dropped, so a crashed or hung node is routed around
+//! within 3 s; a closed socket (e.g. after `kill -9`) is noticed at once.
+//!
+//! Locking: the engine's lock is taken before the links table's, never the other way round;
+//! outputs are carried out while the engine lock is held, so they happen in the engine's order.
 
 use super::discovery;
+use super::engine::{Engine, EngineConfig, Output};
 use super::link::{self, Credentials, LinkError, LinkReader, LinkWriter, Role};
+use super::pastry::Hop;
 use super::remote::{LinkId, RemotePeer};
-use super::routing::{FullMesh, Routing};
-use super::wire::{ClusterLoad, Wire, WireLimits};
+use super::scribe::{Group, GroupKind, GroupView};
+use super::wire::{Wire, WireLimits};
 use crate::config::OverlayConfig;
-use crate::router::{LocalChange, Router};
+use crate::router::{LocalChange, OverlayHooks, RemoteDir, RemoteView, Router};
 use crate::util::lock;
 use bytes::BytesMut;
 use iris_client::codec::ByteStr;
 use rsa::RsaPrivateKey;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
+
+pub use super::id::NodeId;
 
 /// An idle link sends a heartbeat this often.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
@@ -35,31 +42,12 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 pub const LINK_DEAD: Duration = Duration::from_millis(2500);
 /// How often changed spare capacity is re-announced.
 pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the engine's clock ticks (link needs, leaf-set exchange, listener expiry).
+pub const ENGINE_TICK: Duration = Duration::from_millis(100);
 /// Handshakes in progress at once, inbound and outbound each; more inbound connections are closed.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
 /// How long a graceful leave waits for the goodbyes to be flushed.
 const LEAVE_GRACE: Duration = Duration::from_secs(1);
-
-/// A node's 128-bit identifier, random per run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub u128);
-
-impl NodeId {
-    /// A fresh random id.
-    pub fn random() -> NodeId {
-        use rsa::rand_core::RngCore;
-        let mut b = [0u8; 16];
-        rsa::rand_core::OsRng.fill_bytes(&mut b);
-        NodeId(u128::from_be_bytes(b))
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The first 8 hex digits identify a node in logs well enough.
-        write!(f, "{:08x}", (self.0 >> 96) as u32)
-    }
-}
 
 /// Why the overlay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -96,19 +84,25 @@ pub(crate) struct Inner {
     pub(crate) listen: Vec<SocketAddr>,
     limits: WireLimits,
     links: Mutex<HashMap<NodeId, LinkEntry>>,
-    routing: Mutex<FullMesh>,
+    /// The engine and the views it last handed out (resolved again when links change).
+    engine: Mutex<EngineSide>,
+    /// Zero of the engine's clock.
+    epoch: Instant,
     /// Addresses being dialled now.
     dialing: Mutex<HashSet<SocketAddr>>,
     /// Listen addresses of linked nodes (not dialled again).
     linked_addrs: Mutex<HashMap<SocketAddr, NodeId>>,
-    /// Serializes snapshots and announcements so a link never receives an older state after a
-    /// newer one.
-    announce: Mutex<()>,
     pub(crate) handshakes: Arc<Semaphore>,
     /// Dials in progress at once (separate from inbound, so strangers cannot stall discovery).
     dials: Arc<Semaphore>,
     next_link: AtomicU64,
     rejected: AtomicU64,
+}
+
+/// The engine with the views it produced.
+struct EngineSide {
+    engine: Engine,
+    views: HashMap<Group, GroupView>,
 }
 
 /// The running overlay of one node.
@@ -158,10 +152,13 @@ impl Overlay {
             listen: listen.clone(),
             limits: WireLimits::for_max_message(max_message),
             links: Mutex::default(),
-            routing: Mutex::new(FullMesh::new(node)),
+            engine: Mutex::new(EngineSide {
+                engine: Engine::new(node, listen.clone(), EngineConfig::default()),
+                views: HashMap::new(),
+            }),
+            epoch: Instant::now(),
             dialing: Mutex::default(),
             linked_addrs: Mutex::default(),
-            announce: Mutex::new(()),
             handshakes: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
             dials: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
             next_link: AtomicU64::new(1),
@@ -169,7 +166,14 @@ impl Overlay {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         router.set_observer(tx);
-        let mut tasks = vec![tokio::spawn(announcer(inner.clone(), rx))];
+        router.set_overlay(Arc::new(Hooks {
+            inner: Arc::downgrade(&inner),
+            me: node,
+        }));
+        let mut tasks = vec![
+            tokio::spawn(announcer(inner.clone(), rx)),
+            tokio::spawn(ticker(inner.clone())),
+        ];
         for listener in listeners {
             tasks.push(tokio::spawn(accept_loop(listener, inner.clone())));
         }
@@ -198,6 +202,11 @@ impl Overlay {
     /// Nodes currently linked.
     pub fn peers(&self) -> Vec<NodeId> {
         lock(&self.inner.links).keys().copied().collect()
+    }
+
+    /// Entries of this node's Pastry state (diagnostics).
+    pub fn routing_state(&self) -> usize {
+        lock(&self.inner.engine).engine.pastry().state_size()
     }
 
     /// Graceful leave: every peer gets `Bye` (it forgets this node at once), the links are
@@ -331,13 +340,13 @@ impl Inner {
         if let Some(old) = replaced {
             debug!(node = %node, old = old.link.0, new = link.0, "duplicate link replaced");
             old.close();
+            // Traffic for the node takes the new link from now on.
+            self.with_engine(|_| {}, Some(node));
         }
-        lock(&self.routing).add(node);
         let writer_task = tokio::spawn(write_loop(peer.clone(), writer));
         if let Some(entry) = lock(&self.links).get_mut(&node).filter(|e| e.peer.link == link) {
             entry.writer = Some(writer_task);
         }
-        self.send_snapshot(&peer);
         info!(node = %node, link = link.0, %addr, ?role, "link up");
 
         let ending = self.read_loop(&mut reader, &peer).await;
@@ -359,7 +368,8 @@ impl Inner {
                 addrs.remove(a);
             }
             drop(addrs);
-            lock(&self.routing).remove(node);
+            let now = self.now();
+            self.with_engine(|e| e.link_down(node, now), Some(node));
         }
         self.router.detach_remote(&peer);
     }
@@ -404,25 +414,20 @@ impl Inner {
                 }
                 if let Some(entry) = lock(&self.links).get_mut(&node).filter(|e| e.peer.link == peer.link) {
                     entry.listen = listen.clone();
+                } else {
+                    return false; // a replaced link's late hello
                 }
                 let mut addrs = lock(&self.linked_addrs);
                 for a in &listen {
                     addrs.insert(*a, node);
                 }
                 drop(addrs);
-                // Introduce the newcomer to every other peer (they dial it if they do not know
-                // it yet), so nodes that only know a seed still end up linked to everyone.
-                if !listen.is_empty() {
-                    let intro = Wire::Peers { addrs: listen };
-                    for other in self.all_peers().into_iter().filter(|p| p.node != node) {
-                        other.send_wire(&intro);
-                    }
-                }
+                let now = self.now();
+                self.with_engine(|e| e.link_up(node, listen, now), Some(node));
             }
-            Wire::Peers { addrs } => {
-                for addr in addrs {
-                    self.dial(addr);
-                }
+            Wire::Control(msg) => {
+                let now = self.now();
+                self.with_engine(|e| e.receive(peer.node, msg, now), None);
             }
             Wire::Bye => {
                 info!(node = %peer.node, "node left gracefully");
@@ -434,31 +439,96 @@ impl Inner {
         false
     }
 
-    /// Sends a new link this node's clusters, topics and known peers.
-    fn send_snapshot(&self, peer: &RemotePeer) {
-        let _guard = lock(&self.announce);
-        for cluster in self.router.local_clusters() {
-            let load = self.router.local_cluster_load(&cluster);
-            peer.send_wire(&Wire::Cluster { name: cluster, load });
+    /// The engine's clock.
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Runs `f` on the engine and carries out what it asked for, in order, under the engine
+    /// lock. With `relinked`, views naming that node are resolved again (its link changed).
+    fn with_engine(self: &Arc<Self>, f: impl FnOnce(&mut Engine), relinked: Option<NodeId>) {
+        let mut side = lock(&self.engine);
+        f(&mut side.engine);
+        let outputs = side.engine.drain();
+        let mut changed: HashSet<Group> = HashSet::new();
+        for out in outputs {
+            match out {
+                Output::Send(node, msg) => {
+                    let peer = lock(&self.links).get(&node).map(|e| e.peer.clone());
+                    if let Some(peer) = peer {
+                        peer.send_wire(&Wire::Control(msg));
+                    }
+                }
+                Output::Dial(node, addrs) => {
+                    debug!(node = %node, ?addrs, "dialling a node the overlay wants");
+                    for addr in addrs {
+                        self.dial(addr);
+                    }
+                }
+                Output::Close(node) => {
+                    let peer = lock(&self.links).get(&node).map(|e| e.peer.clone());
+                    if let Some(peer) = peer {
+                        debug!(node = %node, "closing a link neither end needs");
+                        peer.close();
+                    }
+                }
+                Output::View(group, view) => {
+                    match view {
+                        Some(v) => side.views.insert(group.clone(), v),
+                        None => side.views.remove(&group),
+                    };
+                    changed.insert(group);
+                }
+            }
         }
-        for topic in self.router.local_topics() {
-            peer.send_wire(&Wire::Topic {
-                name: topic,
-                subscribed: true,
-            });
+        if let Some(node) = relinked {
+            for (group, view) in &side.views {
+                let named = view.tree.iter().any(|d| d.node == node)
+                    || view.direct.as_ref().is_some_and(|d| d.iter().any(|e| e.node == node));
+                if named {
+                    changed.insert(group.clone());
+                }
+            }
         }
-        let addrs: Vec<SocketAddr> = lock(&self.links)
-            .values()
-            .filter(|e| e.peer.node != peer.node)
-            .flat_map(|e| e.listen.iter().copied())
-            .collect();
-        if !addrs.is_empty() {
-            peer.send_wire(&Wire::Peers { addrs });
+        for group in changed {
+            let resolved = side.views.get(&group).map(|v| self.resolve(v));
+            match group.kind {
+                GroupKind::Cluster => self.router.set_cluster_view(&group.name, resolved),
+                GroupKind::Topic => self.router.set_topic_view(&group.name, resolved),
+            }
         }
     }
 
-    fn all_peers(&self) -> Vec<Arc<RemotePeer>> {
-        lock(&self.links).values().map(|e| e.peer.clone()).collect()
+    /// A view with node ids turned into the current links. Direct delivery needs a link to every
+    /// listed node; until then traffic walks the tree.
+    fn resolve(&self, view: &GroupView) -> RemoteView {
+        let links = lock(&self.links);
+        let dir = |node: NodeId, members: u32, spare: u32| {
+            links.get(&node).map(|e| RemoteDir {
+                peer: e.peer.clone(),
+                members,
+                spare,
+            })
+        };
+        let tree = view
+            .tree
+            .iter()
+            .filter_map(|d| dir(d.node, d.members, d.spare))
+            .collect();
+        let direct = view.direct.as_ref().and_then(|entries| {
+            entries
+                .iter()
+                .map(|e| dir(e.node, e.members, e.spare))
+                .collect::<Option<Vec<RemoteDir>>>()
+        });
+        RemoteView { tree, direct }
+    }
+
+    /// Listen addresses of nodes linked or known to be alive (discovery skips them).
+    pub(crate) fn known_addrs(&self) -> HashSet<SocketAddr> {
+        let mut known = lock(&self.engine).engine.known_addrs();
+        known.extend(lock(&self.linked_addrs).keys().copied());
+        known
     }
 }
 
@@ -509,45 +579,103 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
     }
 }
 
-/// Announces this node's membership changes to every peer: at once for joins, leaves,
-/// subscriptions; every [`LOAD_REPORT_INTERVAL`] for changed spare capacity.
+/// Feeds this node's membership changes to the engine: at once for joins, leaves,
+/// subscriptions and first uses; every [`LOAD_REPORT_INTERVAL`] for changed spare capacity.
 async fn announcer(inner: Arc<Inner>, mut changes: mpsc::UnboundedReceiver<LocalChange>) {
-    let mut sent: HashMap<ByteStr, ClusterLoad> = HashMap::new();
+    let mut sent: HashMap<ByteStr, (u32, u32)> = HashMap::new();
     let mut tick = tokio::time::interval(LOAD_REPORT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             change = changes.recv() => {
                 let Some(change) = change else { return };
-                let _guard = lock(&inner.announce);
-                let msg = match change {
+                let now = inner.now();
+                match change {
                     LocalChange::Cluster(name) => {
                         let load = inner.router.local_cluster_load(&name);
-                        if load.members == 0 { sent.remove(&name); } else { sent.insert(name.clone(), load); }
-                        Wire::Cluster { name, load }
+                        let local = (load.0 > 0).then_some(load);
+                        if local.is_some() { sent.insert(name.clone(), load); } else { sent.remove(&name); }
+                        inner.with_engine(|e| e.set_local(&Group::cluster(name), local, now), None);
                     }
                     LocalChange::Topic(name) => {
-                        let subscribed = inner.router.has_local_subscribers(&name);
-                        Wire::Topic { name, subscribed }
+                        let n = inner.router.local_subscribers(&name) as u32;
+                        let local = (n > 0).then_some((n, 0));
+                        inner.with_engine(|e| e.set_local(&Group::topic(name), local, now), None);
                     }
-                };
-                for peer in inner.all_peers() {
-                    peer.send_wire(&msg);
+                    LocalChange::Used(group) => inner.with_engine(|e| e.touch(&group, now), None),
                 }
             }
             _ = tick.tick() => {
-                let _guard = lock(&inner.announce);
+                let now = inner.now();
                 let names: Vec<ByteStr> = sent.keys().cloned().collect();
                 for name in names {
                     let load = inner.router.local_cluster_load(&name);
-                    if sent.get(&name) != Some(&load) && load.members > 0 {
+                    if sent.get(&name) != Some(&load) && load.0 > 0 {
                         sent.insert(name.clone(), load);
-                        for peer in inner.all_peers() {
-                            peer.send_wire(&Wire::Cluster { name: name.clone(), load });
-                        }
+                        inner.with_engine(|e| e.set_local(&Group::cluster(name), Some(load), now), None);
                     }
                 }
             }
+        }
+    }
+}
+
+/// The engine's clock: link needs, leaf-set exchange, listener expiry, and the groups local
+/// clients keep sending to.
+async fn ticker(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(ENGINE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut since_use = Duration::ZERO;
+    loop {
+        tick.tick().await;
+        let now = inner.now();
+        since_use += ENGINE_TICK;
+        if since_use >= Duration::from_secs(1) {
+            since_use = Duration::ZERO;
+            let used: Vec<Group> = inner
+                .router
+                .take_used_clusters()
+                .into_iter()
+                .map(Group::cluster)
+                .chain(inner.router.take_used_topics().into_iter().map(Group::topic))
+                .collect();
+            if !used.is_empty() {
+                inner.with_engine(
+                    |e| {
+                        for g in &used {
+                            e.touch(g, now);
+                        }
+                    },
+                    None,
+                );
+            }
+        }
+        let links: HashMap<NodeId, Arc<RemotePeer>> =
+            lock(&inner.links).iter().map(|(n, e)| (*n, e.peer.clone())).collect();
+        inner.with_engine(
+            |e| e.tick(now, &|n| links.get(&n).is_some_and(|p| p.take_active())),
+            None,
+        );
+    }
+}
+
+/// The router's handle on the overlay.
+struct Hooks {
+    inner: Weak<Inner>,
+    me: NodeId,
+}
+
+impl OverlayHooks for Hooks {
+    fn me(&self) -> NodeId {
+        self.me
+    }
+
+    fn next_hop(&self, key: NodeId) -> Option<Arc<RemotePeer>> {
+        let inner = self.inner.upgrade()?;
+        let hop = lock(&inner.engine).engine.next_hop(key);
+        match hop {
+            Hop::Local => None,
+            Hop::Node(n) => lock(&inner.links).get(&n).map(|e| e.peer.clone()),
         }
     }
 }

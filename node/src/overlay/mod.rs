@@ -15,16 +15,19 @@
 
 pub mod cidr;
 pub mod discovery;
+pub mod engine;
+mod id;
 pub mod link;
 pub mod membership;
 pub mod netif;
 pub mod pastry;
 pub mod remote;
-pub mod routing;
+pub mod scribe;
 pub mod wire;
 
 #[cfg(test)]
 mod sim;
 
 pub use cidr::{Cidr, CidrError};
-pub use membership::{NodeId, Overlay, OverlayError};
+pub use id::NodeId;
+pub use membership::{Overlay, OverlayError};

@@ -1,12 +1,15 @@
-//! A Pastry routing table (base 16 digits of 128-bit ids) and leaf set: the [`Routing`]
-//! implementation for networks larger than one leaf set. Sans-I/O: it only decides next hops;
-//! links, join messages and repair belong to the membership layer.
+//! A Pastry routing state (base-16 digits of 128-bit ids): a prefix routing table and a leaf set.
+//! Sans-I/O: it holds node ids and decides next hops; links, state exchange and repair belong to
+//! the [`super::engine::Engine`].
 //!
-//! Not wired into the running node yet (phase 1 uses [`super::routing::FullMesh`]); the
-//! simulation in `overlay/sim.rs` exercises it at 100-10,000 nodes.
+//! Routing is *monotone*: every hop goes to a node strictly closer to the key than the current
+//! one, in the total order "ring distance to the key, then lower id". Standard Pastry's choice
+//! (leaf set when the key lies within its span, else the routing table entry sharing one more
+//! digit) is taken when it is closer, which is almost always; otherwise the closest known node is.
+//! So a message can never loop, whatever the (possibly stale, possibly inconsistent) states of
+//! the nodes it crosses, and a Scribe tree built from next hops is always acyclic.
 
-use super::membership::NodeId;
-use super::routing::{Hop, Routing};
+use super::NodeId;
 
 /// Bits per digit.
 const B: u32 = 4;
@@ -33,7 +36,22 @@ pub fn ring_distance(a: NodeId, b: NodeId) -> u128 {
     d.min(d.wrapping_neg())
 }
 
-/// One node's Pastry state.
+/// Whether `a` is strictly closer to `key` than `b` (ties go to the lower id, so exactly one node
+/// is the closest to any key).
+pub fn closer(a: NodeId, b: NodeId, key: NodeId) -> bool {
+    (ring_distance(a, key), a) < (ring_distance(b, key), b)
+}
+
+/// The next step for a message addressed to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// No known node is closer to the key: this node is responsible for it.
+    Local,
+    /// Forward to this node.
+    Node(NodeId),
+}
+
+/// One node's Pastry state. Holds only nodes this node is linked to.
 #[derive(Debug, Clone)]
 pub struct Pastry {
     me: NodeId,
@@ -60,7 +78,7 @@ impl Pastry {
         self.me
     }
 
-    /// Every node this state refers to (leaf set and routing table), without duplicates.
+    /// Every node this state refers to (leaf set and routing table), sorted, without duplicates.
     pub fn known(&self) -> Vec<NodeId> {
         let mut all: Vec<NodeId> = self.larger.iter().chain(&self.smaller).copied().collect();
         all.extend(self.table.iter().flatten().flatten().copied());
@@ -69,95 +87,212 @@ impl Pastry {
         all
     }
 
-    /// The leaf set (both halves).
+    /// Entries held (the per-node state the simulation reports).
+    pub fn state_size(&self) -> usize {
+        self.known().len()
+    }
+
+    /// The leaf set (both halves, nearest first on each side; a node may appear on both sides in
+    /// a small network).
     pub fn leaf_set(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.larger.iter().chain(&self.smaller).copied()
     }
 
-    fn insert_leaf(side: &mut Vec<NodeId>, node: NodeId, dist: impl Fn(NodeId) -> u128) {
+    /// Whether `node` is part of this state.
+    pub fn contains(&self, node: NodeId) -> bool {
+        self.larger.contains(&node)
+            || self.smaller.contains(&node)
+            || self.table[shared_prefix(self.me, node).min(DIGITS - 1)].contains(&Some(node))
+    }
+
+    /// Whether `node` is in the leaf set.
+    pub fn in_leaf_set(&self, node: NodeId) -> bool {
+        self.larger.contains(&node) || self.smaller.contains(&node)
+    }
+
+    /// Whether the leaf set spans the whole ring (this node knows every node of the network):
+    /// a half with room, or halves that meet.
+    pub fn complete(&self) -> bool {
+        self.larger.len() < LEAF_SET / 2
+            || self.smaller.len() < LEAF_SET / 2
+            || self.larger.iter().any(|n| self.smaller.contains(n))
+    }
+
+    fn leaf_position(side: &[NodeId], node: NodeId, dist: impl Fn(NodeId) -> u128) -> Option<usize> {
         if side.contains(&node) {
-            return;
+            return None;
         }
         let pos = side.partition_point(|&n| dist(n) < dist(node));
-        if pos < LEAF_SET / 2 {
-            side.insert(pos, node);
-            side.truncate(LEAF_SET / 2);
-        }
+        (pos < LEAF_SET / 2).then_some(pos)
     }
 
-    /// Whether `key` lies within the span of the leaf set (a side with room covers its whole
-    /// half of the ring: this node knows every node there).
-    fn leaf_covers(&self, key: NodeId) -> bool {
-        let cw = key.0.wrapping_sub(self.me.0);
-        let ccw = self.me.0.wrapping_sub(key.0);
-        let covers_cw =
-            self.larger.len() < LEAF_SET / 2 || self.larger.last().is_some_and(|f| cw <= f.0.wrapping_sub(self.me.0));
-        let covers_ccw = self.smaller.len() < LEAF_SET / 2
-            || self.smaller.last().is_some_and(|f| ccw <= self.me.0.wrapping_sub(f.0));
-        (cw <= ccw && covers_cw) || (ccw <= cw && covers_ccw) || (covers_cw && covers_ccw)
-    }
-}
-
-impl Routing for Pastry {
-    fn add(&mut self, node: NodeId) {
+    /// Whether adding `node` would change this state (it would enter the leaf set, or take its
+    /// routing table slot).
+    pub fn would_add(&self, node: NodeId) -> bool {
         if node == self.me {
-            return;
+            return false;
         }
         let me = self.me;
-        Self::insert_leaf(&mut self.larger, node, |n| n.0.wrapping_sub(me.0));
-        Self::insert_leaf(&mut self.smaller, node, |n| me.0.wrapping_sub(n.0));
         let row = shared_prefix(me, node);
-        if row < DIGITS {
-            let slot = &mut self.table[row][digit(node, row)];
-            if slot.is_none() {
-                *slot = Some(node);
-            }
-        }
+        Self::leaf_position(&self.larger, node, |n| n.0.wrapping_sub(me.0)).is_some()
+            || Self::leaf_position(&self.smaller, node, |n| me.0.wrapping_sub(n.0)).is_some()
+            || !matches!(self.table[row][digit(node, row)], Some(old) if !self.better_for_slot(node, old, row))
     }
 
-    fn remove(&mut self, node: NodeId) {
+    /// Whether `a` suits the routing table slot of row `row` better than `b` (both fit it). Any
+    /// node of the slot would do; preferring the one whose remaining digits are closest (XOR) to
+    /// this node's own spreads the choices of different nodes evenly over the candidates, so no
+    /// node ends up in everybody's table (first-come filling would make the oldest nodes hubs).
+    fn better_for_slot(&self, a: NodeId, b: NodeId, row: usize) -> bool {
+        let rest = if row + 1 >= DIGITS {
+            0
+        } else {
+            u128::MAX >> (B as usize * (row + 1))
+        };
+        ((a.0 ^ self.me.0) & rest) < ((b.0 ^ self.me.0) & rest)
+    }
+
+    /// Whether `node` would enter the leaf set or fill an empty routing table slot (what a
+    /// joining node dials at once; better candidates for filled slots can wait).
+    pub fn would_fill(&self, node: NodeId) -> bool {
+        if node == self.me {
+            return false;
+        }
+        let me = self.me;
+        let row = shared_prefix(me, node);
+        Self::leaf_position(&self.larger, node, |n| n.0.wrapping_sub(me.0)).is_some()
+            || Self::leaf_position(&self.smaller, node, |n| me.0.wrapping_sub(n.0)).is_some()
+            || self.table[row][digit(node, row)].is_none()
+    }
+
+    /// Adds a node this node is linked to; returns whether the leaf set changed. A node that fits
+    /// neither the leaf set nor its routing table slot (empty, or held by a worse candidate) is
+    /// not kept; a candidate it displaces leaves the state.
+    pub fn add(&mut self, node: NodeId) -> bool {
+        if node == self.me {
+            return false;
+        }
+        let me = self.me;
+        let mut leaf_changed = false;
+        for (side, dist) in [
+            (
+                &mut self.larger,
+                Box::new(move |n: NodeId| n.0.wrapping_sub(me.0)) as Box<dyn Fn(NodeId) -> u128>,
+            ),
+            (&mut self.smaller, Box::new(move |n: NodeId| me.0.wrapping_sub(n.0))),
+        ] {
+            if let Some(pos) = Self::leaf_position(side, node, dist) {
+                side.insert(pos, node);
+                side.truncate(LEAF_SET / 2);
+                leaf_changed = true;
+            }
+        }
+        let row = shared_prefix(me, node);
+        let col = digit(node, row);
+        let better = !matches!(self.table[row][col], Some(old) if !self.better_for_slot(node, old, row));
+        if better {
+            self.table[row][col] = Some(node);
+        }
+        leaf_changed
+    }
+
+    /// Forgets a node (its link is gone); returns whether the leaf set changed.
+    pub fn remove(&mut self, node: NodeId) -> bool {
+        let before = self.larger.len() + self.smaller.len();
         self.larger.retain(|&n| n != node);
         self.smaller.retain(|&n| n != node);
-        for row in &mut self.table {
-            for slot in row.iter_mut() {
-                if *slot == Some(node) {
-                    *slot = None;
-                }
+        let row = shared_prefix(self.me, node).min(DIGITS - 1);
+        for slot in self.table[row].iter_mut() {
+            if *slot == Some(node) {
+                *slot = None;
             }
+        }
+        before != self.larger.len() + self.smaller.len()
+    }
+
+    /// Whether `key` lies within the span of the leaf set.
+    fn leaf_covers(&self, key: NodeId) -> bool {
+        if self.complete() {
+            return true;
+        }
+        let cw = key.0.wrapping_sub(self.me.0);
+        let ccw = self.me.0.wrapping_sub(key.0);
+        let far_cw = self.larger.last().map_or(0, |f| f.0.wrapping_sub(self.me.0));
+        let far_ccw = self.smaller.last().map_or(0, |f| self.me.0.wrapping_sub(f.0));
+        cw <= far_cw || ccw <= far_ccw
+    }
+
+    /// The closest node to `key` among `candidates` and this node.
+    fn closest_of(&self, key: NodeId, candidates: impl Iterator<Item = NodeId>) -> Hop {
+        let mut best = self.me;
+        for n in candidates {
+            if closer(n, best, key) {
+                best = n;
+            }
+        }
+        if best == self.me {
+            Hop::Local
+        } else {
+            Hop::Node(best)
         }
     }
 
-    fn next_hop(&self, key: NodeId) -> Hop {
+    /// Where a message for `key` goes next: always a node strictly closer to the key than this
+    /// one (see the module doc), or [`Hop::Local`] when no known node is.
+    pub fn next_hop(&self, key: NodeId) -> Hop {
         if key == self.me {
             return Hop::Local;
         }
-        let closest_of = |candidates: &mut dyn Iterator<Item = NodeId>| {
-            let mut best = (ring_distance(self.me, key), Hop::Local);
-            for n in candidates {
-                let d = ring_distance(n, key);
-                if d < best.0 || (d == best.0 && matches!(best.1, Hop::Node(b) if n < b)) {
-                    best = (d, Hop::Node(n));
-                }
-            }
-            best.1
-        };
         if self.leaf_covers(key) {
-            return closest_of(&mut self.leaf_set());
+            return self.closest_of(key, self.leaf_set());
         }
         let row = shared_prefix(self.me, key);
         if let Some(node) = self.table[row][digit(key, row)] {
-            return Hop::Node(node);
+            if closer(node, self.me, key) {
+                return Hop::Node(node);
+            }
         }
-        // Rare case: any known node at least as close in prefix and numerically closer.
-        let mine = ring_distance(self.me, key);
-        let mut candidates = self
-            .known()
-            .into_iter()
-            .filter(|&n| shared_prefix(n, key) >= row && ring_distance(n, key) < mine);
-        closest_of(&mut candidates)
+        self.closest_of(key, self.known().into_iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_networks_are_complete_and_route_in_one_hop() {
+        let mut p = Pastry::new(NodeId(100));
+        assert_eq!(p.next_hop(NodeId(5)), Hop::Local);
+        assert!(p.add(NodeId(10)));
+        assert!(!p.add(NodeId(10)));
+        assert!(p.add(NodeId(1 << 120)));
+        assert!(p.complete());
+        assert_eq!(p.state_size(), 2);
+        assert_eq!(p.next_hop(NodeId(5)), Hop::Node(NodeId(10)));
+        assert_eq!(p.next_hop(NodeId(90)), Hop::Local);
+        assert_eq!(p.next_hop(NodeId((1 << 120) + 7)), Hop::Node(NodeId(1 << 120)));
+        assert!(p.remove(NodeId(10)));
+        assert_eq!(p.next_hop(NodeId(5)), Hop::Local);
+        assert!(!p.contains(NodeId(10)));
     }
 
-    fn state_size(&self) -> usize {
-        self.known().len()
+    #[test]
+    fn every_hop_is_strictly_closer() {
+        // A state with arbitrary holes still never proposes a node farther from the key.
+        let me = NodeId(0x8000_0000_0000_0000_0000_0000_0000_0000);
+        let mut p = Pastry::new(me);
+        let mut x: u128 = 0x1234_5678_9abc_def0_1357_9bdf_2468_ace0;
+        for _ in 0..200 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            p.add(NodeId(x));
+        }
+        assert!(!p.complete());
+        for i in 0..1000u128 {
+            let key = NodeId(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835));
+            if let Hop::Node(n) = p.next_hop(key) {
+                assert!(closer(n, me, key));
+            }
+        }
     }
 }

@@ -1,18 +1,17 @@
-//! The router's view of another node ([`crate::router::Destination::Remote`]): what it announced
-//! (clusters, topics), the work this node handed it (requests, tunnel constructions, tunnels),
-//! and the buffer its link writer drains.
+//! The router's view of another node ([`crate::router::Destination::Remote`]): the work this node
+//! handed it (requests, tunnel constructions, tunnels) and the buffer its link writer drains.
 //!
 //! One `RemotePeer` exists per authenticated link, not per node: when a link dies, everything
 //! pending on it is settled at once (callers get timed_out, tunnels close), and a new link starts
 //! clean.
 
-use super::membership::NodeId;
-use super::wire::{ClusterLoad, Wire};
+use super::wire::Wire;
+use super::NodeId;
 use crate::router::{PendingBuild, PendingRequest, TunnelSlot};
 use crate::util::lock;
 use bytes::BytesMut;
-use iris_client::codec::{ByteStr, NodeFrame};
-use std::collections::{HashMap, HashSet};
+use iris_client::codec::NodeFrame;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -58,11 +57,9 @@ pub struct RemotePeer {
     pub(crate) builds: Mutex<HashMap<u64, PendingBuild>>,
     /// Tunnels running over this link, by this node's id for them.
     pub(crate) tunnels: Mutex<HashMap<u64, TunnelSlot>>,
-    /// Clusters the node announced.
-    clusters: Mutex<HashMap<ByteStr, ClusterLoad>>,
-    /// Topics the node has subscribers for.
-    pub(crate) topics: Mutex<HashSet<ByteStr>>,
     dropped: AtomicU64,
+    /// Traffic was routed over the link since the overlay last looked (links in use are kept).
+    used: AtomicBool,
 }
 
 impl std::fmt::Debug for RemotePeer {
@@ -87,9 +84,8 @@ impl RemotePeer {
             load: AtomicUsize::new(0),
             builds: Mutex::default(),
             tunnels: Mutex::default(),
-            clusters: Mutex::default(),
-            topics: Mutex::default(),
             dropped: AtomicU64::new(0),
+            used: AtomicBool::new(false),
         }
     }
 
@@ -159,10 +155,6 @@ impl RemotePeer {
             NodeFrame::TunClose { tunnel_id, reason } => Wire::TunClose {
                 tunnel: *tunnel_id,
                 reason: reason.clone(),
-            },
-            NodeFrame::Publish { topic, event } => Wire::Publish {
-                topic: topic.clone(),
-                event: event.clone(),
             },
             other => {
                 // The router sends these to remote destinations through dedicated paths.
@@ -257,23 +249,17 @@ impl RemotePeer {
         requests.drain().map(|(_, p)| p).collect()
     }
 
-    /// What the node announced for `cluster`.
-    pub fn cluster_load(&self, cluster: &ByteStr) -> Option<ClusterLoad> {
-        lock(&self.clusters).get(cluster).copied()
+    /// Notes that traffic was routed to the node (cheap: one relaxed store).
+    pub(crate) fn mark_used(&self) {
+        self.used.store(true, Ordering::Relaxed);
     }
 
-    /// Records an announcement; returns whether the node hosted the cluster before.
-    pub(crate) fn set_cluster(&self, cluster: &ByteStr, load: ClusterLoad) -> bool {
-        let mut clusters = lock(&self.clusters);
-        if load.members == 0 {
-            clusters.remove(cluster).is_some()
-        } else {
-            clusters.insert(cluster.clone(), load).is_some()
-        }
-    }
-
-    /// Every cluster the node announced (its departure removes them all).
-    pub(crate) fn take_clusters(&self) -> Vec<ByteStr> {
-        lock(&self.clusters).drain().map(|(c, _)| c).collect()
+    /// Whether the link carried traffic since the last call, or still has work pending on it
+    /// (requests, constructions, tunnels): such a link is kept even when no tree needs it.
+    pub fn take_active(&self) -> bool {
+        self.used.swap(false, Ordering::Relaxed)
+            || !lock(&self.requests).is_empty()
+            || !lock(&self.builds).is_empty()
+            || !lock(&self.tunnels).is_empty()
     }
 }

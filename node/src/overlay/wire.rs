@@ -5,7 +5,9 @@
 //! checked against [`WireLimits`] before anything is reserved, so a peer (even an authenticated
 //! one) cannot make a node allocate memory it never sends.
 
-use super::membership::NodeId;
+use super::engine::Control;
+use super::scribe::{Agg, Entry, Group, GroupKind, DIRECT_MAX};
+use super::NodeId;
 use bytes::{Buf, Bytes, BytesMut};
 use iris_client::codec::{put_binary, put_varint, ByteStr, ReplyOutcome};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -27,14 +29,47 @@ impl WireLimits {
     }
 }
 
-/// Per-cluster state a node announces: how many members it hosts and how many of them have room.
+/// Most hops a message may take (a safety net: routes are loop-free by construction).
+pub const MAX_HOPS: u8 = 64;
+
+/// How a request, broadcast, publish or tunnel construction travels, and so what the receiving
+/// node does with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClusterLoad {
-    /// Members attached to the announcing node (0 = the node no longer hosts the cluster).
-    pub members: u32,
-    /// Members keeping up with their traffic, minus requests they have outstanding, floored at 0:
-    /// the weight other nodes give this node when they pick where a request goes.
-    pub spare: u32,
+pub enum Via {
+    /// Sent straight to a node hosting members: deliver to local members only.
+    Direct,
+    /// Routed towards the group's key by a node outside its tree: the first node of the tree
+    /// takes over; others forward it along the route.
+    Route {
+        /// Links crossed so far.
+        hops: u8,
+    },
+    /// A request or tunnel construction walking the tree: pick a local member or another tree
+    /// direction (never back), weighted by spare capacity.
+    Walk {
+        /// Links crossed so far.
+        hops: u8,
+    },
+    /// A broadcast or publish flooding the tree: deliver locally, pass on to every other tree
+    /// direction with members; `(origin, seq)` identifies it for duplicate suppression.
+    Flood {
+        /// Links crossed so far.
+        hops: u8,
+        /// The node that started the flood.
+        origin: NodeId,
+        /// Its sequence number at that node.
+        seq: u64,
+    },
+}
+
+impl Via {
+    /// Links crossed so far.
+    pub fn hops(&self) -> u8 {
+        match self {
+            Via::Direct => 1,
+            Via::Route { hops } | Via::Walk { hops } | Via::Flood { hops, .. } => *hops,
+        }
+    }
 }
 
 /// One node-to-node message.
@@ -51,26 +86,9 @@ pub enum Wire {
     Heartbeat,
     /// The sender is shutting down gracefully; forget it at once.
     Bye,
-    /// Overlay addresses of nodes the sender is linked to (lets seeds introduce everybody).
-    Peers {
-        /// Their listen addresses.
-        addrs: Vec<SocketAddr>,
-    },
-    /// The sender's members of a cluster (absolute, so repeats are harmless).
-    Cluster {
-        /// Cluster name.
-        name: ByteStr,
-        /// Members and spare capacity.
-        load: ClusterLoad,
-    },
-    /// Whether the sender has subscribers to a topic.
-    Topic {
-        /// Topic name.
-        name: ByteStr,
-        /// True while at least one local client subscribes.
-        subscribed: bool,
-    },
-    /// A request for one of the receiver's local members of `cluster`.
+    /// Overlay maintenance: Pastry state, link needs, tree joins and aggregates.
+    Control(Control),
+    /// A request for one member of `cluster`.
     Request {
         /// The sender's id for the request (used in the reply).
         id: u64,
@@ -80,6 +98,8 @@ pub enum Wire {
         request: Bytes,
         /// The caller's timeout.
         timeout_ms: u64,
+        /// How it travels.
+        via: Via,
     },
     /// The answer to a [`Wire::Request`].
     Reply {
@@ -88,21 +108,25 @@ pub enum Wire {
         /// What happened.
         outcome: ReplyOutcome,
     },
-    /// For every local member of `cluster` on the receiver.
+    /// For every member of `cluster`.
     Broadcast {
         /// Target cluster.
         cluster: ByteStr,
         /// Payload.
         message: Bytes,
+        /// How it travels.
+        via: Via,
     },
-    /// For every local subscriber of `topic` on the receiver.
+    /// For every subscriber of `topic`.
     Publish {
         /// Topic.
         topic: ByteStr,
         /// Payload.
         event: Bytes,
+        /// How it travels.
+        via: Via,
     },
-    /// Build a tunnel to one local member of `cluster`; `build` is the sender's id for it.
+    /// Build a tunnel to one member of `cluster`; `build` is the sender's id for it.
     TunInit {
         /// The sender's id for the tunnel (frames towards the sender carry it).
         build: u64,
@@ -110,6 +134,8 @@ pub enum Wire {
         cluster: ByteStr,
         /// The initiator's timeout.
         timeout_ms: u64,
+        /// How it travels.
+        via: Via,
     },
     /// The tunnel `build` was accepted; the confirming node calls it `tunnel`.
     TunConfirm {
@@ -152,23 +178,29 @@ mod op {
     pub const HELLO: u8 = 1;
     pub const HEARTBEAT: u8 = 2;
     pub const BYE: u8 = 3;
-    pub const PEERS: u8 = 4;
-    pub const CLUSTER: u8 = 5;
-    pub const TOPIC: u8 = 6;
-    pub const REQUEST: u8 = 7;
-    pub const REPLY: u8 = 8;
-    pub const BROADCAST: u8 = 9;
-    pub const PUBLISH: u8 = 10;
-    pub const TUN_INIT: u8 = 11;
-    pub const TUN_CONFIRM: u8 = 12;
-    pub const TUN_FAILED: u8 = 13;
-    pub const TUN_ALLOW: u8 = 14;
-    pub const TUN_TRANSFER: u8 = 15;
-    pub const TUN_CLOSE: u8 = 16;
+    pub const STATE: u8 = 4;
+    pub const NEED: u8 = 5;
+    pub const JOIN: u8 = 6;
+    pub const LEAVE: u8 = 7;
+    pub const DOWN: u8 = 8;
+    pub const REQUEST: u8 = 9;
+    pub const REPLY: u8 = 10;
+    pub const BROADCAST: u8 = 11;
+    pub const PUBLISH: u8 = 12;
+    pub const TUN_INIT: u8 = 13;
+    pub const TUN_CONFIRM: u8 = 14;
+    pub const TUN_FAILED: u8 = 15;
+    pub const TUN_ALLOW: u8 = 16;
+    pub const TUN_TRANSFER: u8 = 17;
+    pub const TUN_CLOSE: u8 = 18;
 }
 
-/// Most addresses in one `Hello` or `Peers` (more are simply not sent).
+/// Most addresses in one address list (more are simply not sent).
 pub const MAX_ADDRS: usize = 1024;
+/// Most addresses per node in a state entry or tree entry.
+pub const MAX_NODE_ADDRS: usize = 16;
+/// Most entries in one state message.
+pub const MAX_STATE_ENTRIES: usize = 1024;
 
 /// Why a received message could not be decoded; the link is dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +228,94 @@ pub enum WireError {
     Field(&'static str),
 }
 
+fn vl(v: u64) -> usize {
+    (((64 - v.leading_zeros()) as usize).max(1)).div_ceil(7)
+}
+
+fn bin(len: usize) -> usize {
+    vl(len as u64) + len
+}
+
+fn via_len(via: &Via) -> usize {
+    match via {
+        Via::Direct => 1,
+        Via::Route { .. } | Via::Walk { .. } => 2,
+        Via::Flood { seq, .. } => 2 + 16 + vl(*seq),
+    }
+}
+
+fn put_via(b: &mut BytesMut, via: &Via) {
+    match via {
+        Via::Direct => b.extend_from_slice(&[0]),
+        Via::Route { hops } => b.extend_from_slice(&[1, *hops]),
+        Via::Walk { hops } => b.extend_from_slice(&[2, *hops]),
+        Via::Flood { hops, origin, seq } => {
+            b.extend_from_slice(&[3, *hops]);
+            b.extend_from_slice(&origin.0.to_be_bytes());
+            put_varint(b, *seq);
+        }
+    }
+}
+
+fn put_id(b: &mut BytesMut, id: NodeId) {
+    b.extend_from_slice(&id.0.to_be_bytes());
+}
+
+fn put_group(b: &mut BytesMut, g: &Group) {
+    b.extend_from_slice(&[match g.kind {
+        GroupKind::Cluster => 0,
+        GroupKind::Topic => 1,
+    }]);
+    put_binary(b, g.name.as_bytes());
+}
+
+fn put_agg(b: &mut BytesMut, agg: &Agg) {
+    put_varint(b, u64::from(agg.members));
+    put_varint(b, u64::from(agg.spare));
+    match &agg.nodes {
+        None => b.extend_from_slice(&[0]),
+        Some(nodes) => {
+            b.extend_from_slice(&[1]);
+            put_varint(b, nodes.len() as u64);
+            for e in nodes {
+                put_id(b, e.node);
+                put_varint(b, u64::from(e.members));
+                put_varint(b, u64::from(e.spare));
+                put_addrs(b, &e.addrs[..e.addrs.len().min(MAX_NODE_ADDRS)]);
+            }
+        }
+    }
+}
+
+fn put_control(b: &mut BytesMut, c: &Control) {
+    match c {
+        Control::State { entries, reply } => {
+            b.extend_from_slice(&[op::STATE, u8::from(*reply)]);
+            let entries = &entries[..entries.len().min(MAX_STATE_ENTRIES)];
+            put_varint(b, entries.len() as u64);
+            for (node, addrs) in entries {
+                put_id(b, *node);
+                put_addrs(b, &addrs[..addrs.len().min(MAX_NODE_ADDRS)]);
+            }
+        }
+        Control::Need(need) => b.extend_from_slice(&[op::NEED, u8::from(*need)]),
+        Control::Join { group, agg } => {
+            b.extend_from_slice(&[op::JOIN]);
+            put_group(b, group);
+            put_agg(b, agg);
+        }
+        Control::Leave { group } => {
+            b.extend_from_slice(&[op::LEAVE]);
+            put_group(b, group);
+        }
+        Control::Down { group, outside } => {
+            b.extend_from_slice(&[op::DOWN]);
+            put_group(b, group);
+            put_agg(b, outside);
+        }
+    }
+}
+
 fn put_addrs(buf: &mut BytesMut, addrs: &[SocketAddr]) {
     let addrs = &addrs[..addrs.len().min(MAX_ADDRS)];
     put_varint(buf, addrs.len() as u64);
@@ -215,9 +335,17 @@ fn put_addrs(buf: &mut BytesMut, addrs: &[SocketAddr]) {
 }
 
 impl Wire {
-    /// Appends the message, length prefix included, to `buf`. The body length is computed first,
-    /// so payloads are copied once, straight into `buf`.
+    /// Appends the message, length prefix included, to `buf`. Traffic bodies have their length
+    /// computed first, so payloads are copied once, straight into `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
+        if let Wire::Control(c) = self {
+            // Small and rare: encode aside, then prefix.
+            let mut body = BytesMut::new();
+            put_control(&mut body, c);
+            put_varint(buf, body.len() as u64);
+            buf.extend_from_slice(&body);
+            return;
+        }
         let body_len = self.body_len();
         put_varint(buf, body_len as u64);
         buf.reserve(body_len);
@@ -230,14 +358,8 @@ impl Wire {
         );
     }
 
-    /// The encoded body's length (opcode included, prefix excluded).
+    /// The encoded body's length (opcode included, prefix excluded) of a non-control message.
     fn body_len(&self) -> usize {
-        fn vl(v: u64) -> usize {
-            (((64 - v.leading_zeros()) as usize).max(1)).div_ceil(7)
-        }
-        fn bin(len: usize) -> usize {
-            vl(len as u64) + len
-        }
         fn addrs(a: &[SocketAddr]) -> usize {
             let a = &a[..a.len().min(MAX_ADDRS)];
             vl(a.len() as u64) + a.iter().map(|x| if x.is_ipv4() { 7 } else { 19 }).sum::<usize>()
@@ -245,15 +367,14 @@ impl Wire {
         1 + match self {
             Wire::Hello { listen, .. } => 16 + addrs(listen),
             Wire::Heartbeat | Wire::Bye => 0,
-            Wire::Peers { addrs: a } => addrs(a),
-            Wire::Cluster { name, load } => bin(name.len()) + vl(u64::from(load.members)) + vl(u64::from(load.spare)),
-            Wire::Topic { name, .. } => bin(name.len()) + 1,
+            Wire::Control(_) => unreachable!("control messages are encoded aside"),
             Wire::Request {
                 id,
                 cluster,
                 request,
                 timeout_ms,
-            } => vl(*id) + bin(cluster.len()) + bin(request.len()) + vl(*timeout_ms),
+                via,
+            } => vl(*id) + bin(cluster.len()) + bin(request.len()) + vl(*timeout_ms) + via_len(via),
             Wire::Reply { id, outcome } => {
                 vl(*id)
                     + 1
@@ -263,13 +384,14 @@ impl Wire {
                         ReplyOutcome::Fault(f) => bin(f.len()),
                     }
             }
-            Wire::Broadcast { cluster, message } => bin(cluster.len()) + bin(message.len()),
-            Wire::Publish { topic, event } => bin(topic.len()) + bin(event.len()),
+            Wire::Broadcast { cluster, message, via } => bin(cluster.len()) + bin(message.len()) + via_len(via),
+            Wire::Publish { topic, event, via } => bin(topic.len()) + bin(event.len()) + via_len(via),
             Wire::TunInit {
                 build,
                 cluster,
                 timeout_ms,
-            } => vl(*build) + bin(cluster.len()) + vl(*timeout_ms),
+                via,
+            } => vl(*build) + bin(cluster.len()) + vl(*timeout_ms) + via_len(via),
             Wire::TunConfirm { build, tunnel } => vl(*build) + vl(*tunnel),
             Wire::TunFailed { build } => vl(*build),
             Wire::TunAllow { tunnel, space } => vl(*tunnel) + vl(*space),
@@ -287,37 +409,25 @@ impl Wire {
         match self {
             Wire::Hello { node, listen } => {
                 op(b, op::HELLO);
-                b.extend_from_slice(&node.0.to_be_bytes());
+                put_id(b, *node);
                 put_addrs(b, listen);
             }
             Wire::Heartbeat => op(b, op::HEARTBEAT),
             Wire::Bye => op(b, op::BYE),
-            Wire::Peers { addrs } => {
-                op(b, op::PEERS);
-                put_addrs(b, addrs);
-            }
-            Wire::Cluster { name, load } => {
-                op(b, op::CLUSTER);
-                put_binary(b, name.as_bytes());
-                put_varint(b, u64::from(load.members));
-                put_varint(b, u64::from(load.spare));
-            }
-            Wire::Topic { name, subscribed } => {
-                op(b, op::TOPIC);
-                put_binary(b, name.as_bytes());
-                b.extend_from_slice(&[u8::from(*subscribed)]);
-            }
+            Wire::Control(c) => put_control(b, c),
             Wire::Request {
                 id,
                 cluster,
                 request,
                 timeout_ms,
+                via,
             } => {
                 op(b, op::REQUEST);
                 put_varint(b, *id);
                 put_binary(b, cluster.as_bytes());
                 put_binary(b, request);
                 put_varint(b, *timeout_ms);
+                put_via(b, via);
             }
             Wire::Reply { id, outcome } => {
                 op(b, op::REPLY);
@@ -334,25 +444,29 @@ impl Wire {
                     }
                 }
             }
-            Wire::Broadcast { cluster, message } => {
+            Wire::Broadcast { cluster, message, via } => {
                 op(b, op::BROADCAST);
                 put_binary(b, cluster.as_bytes());
                 put_binary(b, message);
+                put_via(b, via);
             }
-            Wire::Publish { topic, event } => {
+            Wire::Publish { topic, event, via } => {
                 op(b, op::PUBLISH);
                 put_binary(b, topic.as_bytes());
                 put_binary(b, event);
+                put_via(b, via);
             }
             Wire::TunInit {
                 build,
                 cluster,
                 timeout_ms,
+                via,
             } => {
                 op(b, op::TUN_INIT);
                 put_varint(b, *build);
                 put_binary(b, cluster.as_bytes());
                 put_varint(b, *timeout_ms);
+                put_via(b, via);
             }
             Wire::TunConfirm { build, tunnel } => {
                 op(b, op::TUN_CONFIRM);
@@ -499,36 +613,114 @@ impl Reader {
         Ok(out)
     }
 
-    fn message(&mut self) -> Result<Wire, WireError> {
-        Ok(match self.u8()? {
-            op::HELLO => {
-                let id = self.take(16)?;
-                let mut a = [0u8; 16];
-                a.copy_from_slice(&id);
-                Wire::Hello {
-                    node: NodeId(u128::from_be_bytes(a)),
-                    listen: self.addrs()?,
-                }
+    fn id(&mut self) -> Result<NodeId, WireError> {
+        let o = self.take(16)?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&o);
+        Ok(NodeId(u128::from_be_bytes(a)))
+    }
+
+    fn via(&mut self) -> Result<Via, WireError> {
+        let kind = self.u8()?;
+        if kind == 0 {
+            return Ok(Via::Direct);
+        }
+        let hops = self.u8()?;
+        if hops > MAX_HOPS {
+            return Err(WireError::Field("hop count"));
+        }
+        Ok(match kind {
+            1 => Via::Route { hops },
+            2 => Via::Walk { hops },
+            3 => Via::Flood {
+                hops,
+                origin: self.id()?,
+                seq: self.varint()?,
+            },
+            _ => return Err(WireError::Field("via")),
+        })
+    }
+
+    fn group(&mut self) -> Result<Group, WireError> {
+        let kind = match self.u8()? {
+            0 => GroupKind::Cluster,
+            1 => GroupKind::Topic,
+            _ => return Err(WireError::Field("group kind")),
+        };
+        Ok(Group {
+            kind,
+            name: self.string()?,
+        })
+    }
+
+    fn node_addrs(&mut self) -> Result<Vec<SocketAddr>, WireError> {
+        let addrs = self.addrs()?;
+        if addrs.len() > MAX_NODE_ADDRS {
+            return Err(WireError::Field("too many addresses for one node"));
+        }
+        Ok(addrs)
+    }
+
+    fn agg(&mut self) -> Result<Agg, WireError> {
+        let members = self.u32()?;
+        let spare = self.u32()?;
+        let nodes = if self.bool()? {
+            let n = self.varint()?;
+            if n > DIRECT_MAX as u64 {
+                return Err(WireError::Field("too many member nodes"));
             }
-            op::HEARTBEAT => Wire::Heartbeat,
-            op::BYE => Wire::Bye,
-            op::PEERS => Wire::Peers { addrs: self.addrs()? },
-            op::CLUSTER => Wire::Cluster {
-                name: self.string()?,
-                load: ClusterLoad {
+            let mut nodes = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                nodes.push(Entry {
+                    node: self.id()?,
                     members: self.u32()?,
                     spare: self.u32()?,
-                },
+                    addrs: self.node_addrs()?,
+                });
+            }
+            Some(nodes)
+        } else {
+            None
+        };
+        Ok(Agg { members, spare, nodes })
+    }
+
+    fn message(&mut self) -> Result<Wire, WireError> {
+        Ok(match self.u8()? {
+            op::HELLO => Wire::Hello {
+                node: self.id()?,
+                listen: self.addrs()?,
             },
-            op::TOPIC => Wire::Topic {
-                name: self.string()?,
-                subscribed: self.bool()?,
-            },
+            op::HEARTBEAT => Wire::Heartbeat,
+            op::BYE => Wire::Bye,
+            op::STATE => {
+                let reply = self.bool()?;
+                let n = self.varint()?;
+                if n > MAX_STATE_ENTRIES as u64 {
+                    return Err(WireError::Field("too many state entries"));
+                }
+                let mut entries = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    entries.push((self.id()?, self.node_addrs()?));
+                }
+                Wire::Control(Control::State { entries, reply })
+            }
+            op::NEED => Wire::Control(Control::Need(self.bool()?)),
+            op::JOIN => Wire::Control(Control::Join {
+                group: self.group()?,
+                agg: self.agg()?,
+            }),
+            op::LEAVE => Wire::Control(Control::Leave { group: self.group()? }),
+            op::DOWN => Wire::Control(Control::Down {
+                group: self.group()?,
+                outside: self.agg()?,
+            }),
             op::REQUEST => Wire::Request {
                 id: self.varint()?,
                 cluster: self.string()?,
                 request: self.binary()?,
                 timeout_ms: self.varint()?,
+                via: self.via()?,
             },
             op::REPLY => {
                 let id = self.varint()?;
@@ -543,15 +735,18 @@ impl Reader {
             op::BROADCAST => Wire::Broadcast {
                 cluster: self.string()?,
                 message: self.binary()?,
+                via: self.via()?,
             },
             op::PUBLISH => Wire::Publish {
                 topic: self.string()?,
                 event: self.binary()?,
+                via: self.via()?,
             },
             op::TUN_INIT => Wire::TunInit {
                 build: self.varint()?,
                 cluster: self.string()?,
                 timeout_ms: self.varint()?,
+                via: self.via()?,
             },
             op::TUN_CONFIRM => Wire::TunConfirm {
                 build: self.varint()?,
@@ -580,9 +775,23 @@ impl Reader {
 mod tests {
     use super::*;
 
+    fn entry(n: u128) -> Entry {
+        Entry {
+            node: NodeId(n),
+            members: 2,
+            spare: 31,
+            addrs: vec!["127.0.0.2:9".parse().unwrap(), "[::1]:8".parse().unwrap()],
+        }
+    }
+
     #[test]
     fn every_message_round_trips_and_lengths_are_bounded() {
         let limits = WireLimits { max_body: 4096 };
+        let flood = Via::Flood {
+            hops: 3,
+            origin: NodeId(u128::MAX - 5),
+            seq: 1 << 40,
+        };
         let msgs = vec![
             Wire::Hello {
                 node: NodeId(7),
@@ -590,19 +799,36 @@ mod tests {
             },
             Wire::Heartbeat,
             Wire::Bye,
-            Wire::Cluster {
-                name: "svc".into(),
-                load: ClusterLoad { members: 3, spare: 2 },
-            },
-            Wire::Topic {
-                name: "t".into(),
-                subscribed: true,
-            },
+            Wire::Control(Control::State {
+                entries: vec![(NodeId(1), vec!["10.1.2.3:4".parse().unwrap()]), (NodeId(2), vec![])],
+                reply: true,
+            }),
+            Wire::Control(Control::Need(false)),
+            Wire::Control(Control::Join {
+                group: Group::cluster("svc"),
+                agg: Agg {
+                    members: 4,
+                    spare: 40,
+                    nodes: Some(vec![entry(1), entry(2)]),
+                },
+            }),
+            Wire::Control(Control::Leave {
+                group: Group::topic("t"),
+            }),
+            Wire::Control(Control::Down {
+                group: Group::topic("t"),
+                outside: Agg {
+                    members: 99,
+                    spare: 0,
+                    nodes: None,
+                },
+            }),
             Wire::Request {
                 id: 1,
                 cluster: "svc".into(),
                 request: Bytes::from_static(b"x"),
                 timeout_ms: 5,
+                via: Via::Walk { hops: 2 },
             },
             Wire::Reply {
                 id: 1,
@@ -630,6 +856,7 @@ mod tests {
                 build: 128,
                 cluster: "c".into(),
                 timeout_ms: 16384,
+                via: Via::Route { hops: 1 },
             },
             Wire::TunConfirm { build: 127, tunnel: 0 },
             Wire::TunFailed { build: 1 << 21 },
@@ -640,13 +867,12 @@ mod tests {
             Wire::Broadcast {
                 cluster: "b".into(),
                 message: Bytes::from_static(b"m"),
+                via: flood,
             },
             Wire::Publish {
                 topic: "t".into(),
                 event: Bytes::from(vec![0u8; 200]),
-            },
-            Wire::Peers {
-                addrs: vec!["10.1.2.3:4".parse().unwrap()],
+                via: Via::Direct,
             },
             Wire::Reply {
                 id: 3,
@@ -666,5 +892,38 @@ mod tests {
         assert_eq!(Wire::decode(&mut huge, &limits), Err(WireError::TooLong(1 << 40)));
         let mut bad = BytesMut::from(&[2u8, 99, 0][..]);
         assert_eq!(Wire::decode(&mut bad, &limits), Err(WireError::UnknownOp(99)));
+    }
+
+    #[test]
+    fn malformed_control_fields_are_rejected() {
+        let limits = WireLimits { max_body: 1 << 20 };
+        // A tree entry list longer than DIRECT_MAX.
+        let mut body = BytesMut::new();
+        body.extend_from_slice(&[op::JOIN, 0]);
+        put_binary(&mut body, b"svc");
+        put_varint(&mut body, 1);
+        put_varint(&mut body, 1);
+        body.extend_from_slice(&[1]);
+        put_varint(&mut body, DIRECT_MAX as u64 + 1);
+        let mut buf = BytesMut::new();
+        put_varint(&mut buf, body.len() as u64);
+        buf.extend_from_slice(&body);
+        assert_eq!(
+            Wire::decode(&mut buf, &limits),
+            Err(WireError::Field("too many member nodes"))
+        );
+        // A hop count beyond the limit.
+        let mut body = BytesMut::new();
+        body.extend_from_slice(&[op::PUBLISH]);
+        put_binary(&mut body, b"t");
+        put_binary(&mut body, b"e");
+        body.extend_from_slice(&[1, MAX_HOPS + 1]);
+        let mut buf = BytesMut::new();
+        put_varint(&mut buf, body.len() as u64);
+        buf.extend_from_slice(&body);
+        assert_eq!(Wire::decode(&mut buf, &limits), Err(WireError::Field("hop count")));
+        // An unknown group kind.
+        let mut buf = BytesMut::from(&[3u8, op::LEAVE, 7, 0][..]);
+        assert_eq!(Wire::decode(&mut buf, &limits), Err(WireError::Field("group kind")));
     }
 }

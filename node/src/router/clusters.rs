@@ -5,22 +5,39 @@
 
 use super::destination::{Destination, DestinationKey};
 use super::remote_in::LocalChange;
+use super::views::{pick_weighted, Arrival, RemoteChoice, RemoteView};
 use super::Router;
-use crate::overlay::wire::{ClusterLoad, Wire};
+use crate::overlay::scribe::Group;
+use crate::overlay::wire::{Via, Wire};
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 
-/// The members of one cluster.
+/// A cluster as this node sees it: its local members and how it reaches the others.
 #[derive(Default)]
 pub(super) struct Cluster {
-    /// Copied on write: membership changes are rare, routing is hot.
+    /// Local members. Copied on write: membership changes are rare, routing is hot.
     members: Arc<Vec<Destination>>,
     /// Where the next selection starts scanning, so equally loaded members take turns.
     cursor: AtomicUsize,
-    /// How many of `members` are other nodes (0: the plain local scan applies).
-    remote_count: usize,
+    /// Other nodes, as the overlay last described them (`None`: this node is not in the tree).
+    remote: Option<Arc<RemoteView>>,
+    /// A local client sent to the cluster since the overlay last looked.
+    used: AtomicBool,
+}
+
+/// A cluster's local members and remote view, as of one moment.
+pub(super) type Snapshot = (Arc<Vec<Destination>>, Option<Arc<RemoteView>>);
+
+/// Where one request or tunnel construction goes.
+pub(super) enum Choice {
+    /// A local member.
+    Local(Destination),
+    /// Another node, travelling as `via`.
+    Remote(RemoteChoice),
+    /// Nobody.
+    None,
 }
 
 /// Weight of one local member for cross-node selection and in the spare capacity this node
@@ -37,45 +54,49 @@ impl Router {
         let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
         let entry = clusters.entry(cluster.clone()).or_default();
         let key = member.key();
-        let local = member.is_local();
         if !entry.members.iter().any(|m| m.key() == key) {
             Arc::make_mut(&mut entry.members).push(member);
         }
-        if local {
-            entry.remote_count = entry.members.iter().filter(|m| !m.is_local()).count();
-            drop(clusters);
-            self.notify(LocalChange::Cluster(cluster.clone()));
-        } else {
-            entry.remote_count = entry.members.iter().filter(|m| !m.is_local()).count();
-        }
+        drop(clusters);
+        self.notify(LocalChange::Cluster(cluster.clone()));
     }
 
     pub(super) fn leave(&self, cluster: &ByteStr, key: DestinationKey) {
         let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = clusters.get_mut(cluster) {
             Arc::make_mut(&mut entry.members).retain(|m| m.key() != key);
-            entry.remote_count = entry.members.iter().filter(|m| !m.is_local()).count();
-            if entry.members.is_empty() {
+            if entry.members.is_empty() && entry.remote.is_none() {
                 clusters.remove(cluster);
             }
         }
         drop(clusters);
-        if matches!(key, DestinationKey::Local(_)) {
-            self.notify(LocalChange::Cluster(cluster.clone()));
+        self.notify(LocalChange::Cluster(cluster.clone()));
+    }
+
+    /// Installs how `cluster` reaches other nodes (`None`: this node left its tree).
+    pub fn set_cluster_view(&self, cluster: &ByteStr, view: Option<RemoteView>) {
+        let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
+        match view {
+            Some(view) => clusters.entry(cluster.clone()).or_default().remote = Some(Arc::new(view)),
+            None => {
+                if let Some(entry) = clusters.get_mut(cluster) {
+                    entry.remote = None;
+                    if entry.members.is_empty() {
+                        clusters.remove(cluster);
+                    }
+                }
+            }
         }
     }
 
-    /// This node's own members of `cluster` and their spare capacity, as announced to peers.
-    pub fn local_cluster_load(&self, cluster: &ByteStr) -> ClusterLoad {
-        let Some(members) = self.members(cluster) else {
-            return ClusterLoad { members: 0, spare: 0 };
+    /// This node's own members of `cluster` and their spare capacity (what the overlay reports).
+    pub fn local_cluster_load(&self, cluster: &ByteStr) -> (u32, u32) {
+        let Some((members, _)) = self.cluster(cluster) else {
+            return (0, 0);
         };
-        let mut load = ClusterLoad { members: 0, spare: 0 };
-        for m in members.iter().filter(|m| m.is_local()) {
-            load.members += 1;
-            load.spare += local_weight(m);
-        }
-        load
+        members
+            .iter()
+            .fold((0, 0), |(n, spare), m| (n + 1, spare + local_weight(m)))
     }
 
     /// Every cluster with at least one local member.
@@ -83,47 +104,50 @@ impl Router {
         let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
         clusters
             .iter()
-            .filter(|(_, c)| c.members.iter().any(|m| m.is_local()))
+            .filter(|(_, c)| !c.members.is_empty())
             .map(|(n, _)| n.clone())
             .collect()
     }
 
-    /// Weighted choice across nodes: each local member weighs [`local_weight`], each other node
-    /// what it last reported as spare capacity (at least 1, so a busy node is disfavoured but
-    /// still reachable). Destinations whose output is far behind weigh 0. `None` when everything
-    /// weighs 0 (the caller falls back to the plain scan, which sheds).
-    fn pick_weighted(&self, cluster: &ByteStr, members: &[Destination]) -> Option<Destination> {
-        let weight = |m: &Destination| -> u64 {
-            if !m.has_room() {
-                return 0;
-            }
-            match m {
-                Destination::Local(_) => u64::from(local_weight(m)),
-                // Its report lags by up to one interval, so requests this node has in flight to
-                // it discount it meanwhile.
-                Destination::Remote(r) => r.cluster_load(cluster).map_or(0, |l| {
-                    let members = u64::from(l.members.max(1));
-                    (u64::from(l.spare) * members / (members + r.load() as u64)).max(1)
-                }),
-            }
-        };
-        let weights: Vec<u64> = members.iter().map(weight).collect();
-        let total: u64 = weights.iter().sum();
-        if total == 0 {
-            return None;
+    /// Clusters local clients sent to since the last call (the overlay keeps this node in their
+    /// trees as a listener); entries left with nothing are dropped.
+    pub fn take_used_clusters(&self) -> Vec<ByteStr> {
+        let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
+        let used = clusters
+            .iter()
+            .filter(|(_, c)| c.used.swap(false, Ordering::Relaxed))
+            .map(|(n, _)| n.clone())
+            .collect();
+        clusters.retain(|_, c| !c.members.is_empty() || c.remote.is_some() || c.used.load(Ordering::Relaxed));
+        used
+    }
+
+    /// Notes that a local client sends to `cluster`; the first use tells the overlay at once.
+    fn note_cluster_use(&self, cluster: &ByteStr) {
+        if self.hooks().is_none() {
+            return;
         }
-        let mut point = self.next_random() % total;
-        for (m, w) in members.iter().zip(weights) {
-            if point < w {
-                return Some(m.clone());
+        {
+            let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = clusters.get(cluster) {
+                if entry.used.swap(true, Ordering::Relaxed) || entry.remote.is_some() {
+                    return;
+                }
+                drop(clusters);
+                self.notify(LocalChange::Used(Group::cluster(cluster.clone())));
+                return;
             }
-            point -= w;
         }
-        None
+        let mut clusters = self.clusters.write().unwrap_or_else(PoisonError::into_inner);
+        let entry = clusters.entry(cluster.clone()).or_default();
+        if !entry.used.swap(true, Ordering::Relaxed) && entry.remote.is_none() {
+            drop(clusters);
+            self.notify(LocalChange::Used(Group::cluster(cluster.clone())));
+        }
     }
 
     /// xorshift64*: cheap, lock-free, good enough to spread requests.
-    fn next_random(&self) -> u64 {
+    pub(super) fn next_random(&self) -> u64 {
         let mut x = self.rng.load(Ordering::Relaxed);
         x ^= x >> 12;
         x ^= x << 25;
@@ -132,39 +156,73 @@ impl Router {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// Picks the member for one request or tunnel: one that is keeping up with its output if any
+    /// The local members and the remote view of `cluster` (snapshots).
+    pub(super) fn cluster(&self, cluster: &ByteStr) -> Option<Snapshot> {
+        let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
+        clusters.get(cluster).map(|c| (c.members.clone(), c.remote.clone()))
+    }
+
+    /// Picks where one request or tunnel construction goes.
+    ///
+    /// With local members only, the single-node rule: a member keeping up with its output if any
     /// is, and among those the least loaded (fewest outstanding delivered requests); among equals
     /// the scan starts one further each time, so every member takes a share even when all are
-    /// idle.
-    ///
-    /// With `local_only` (work that arrived from another node) only local members are
-    /// candidates. When other nodes host members too, the choice is weighted by spare capacity
-    /// (see `pick_weighted`).
-    pub(super) fn pick_member(&self, cluster: &ByteStr, local_only: bool) -> Option<Destination> {
-        let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
-        let entry = clusters.get(cluster)?;
-        let filtered;
-        let members: &[Destination] = if entry.remote_count == 0 {
-            &entry.members
-        } else if local_only {
-            filtered = entry
-                .members
-                .iter()
-                .filter(|m| m.is_local())
-                .cloned()
-                .collect::<Vec<_>>();
-            &filtered
-        } else {
-            if let Some(pick) = self.pick_weighted(cluster, &entry.members) {
-                return Some(pick);
+    /// idle. When other nodes host members too, a weighted random choice by spare capacity: a
+    /// local member weighs [`local_weight`], another node (direct) or tree direction its reported
+    /// spare capacity discounted by what this node has in flight to it. A node outside the
+    /// cluster's tree routes it towards the cluster's key.
+    pub(super) fn choose(&self, cluster: &ByteStr, arrival: &Arrival) -> Choice {
+        if matches!(arrival, Arrival::Client) {
+            self.note_cluster_use(cluster);
+        }
+        let (members, view) = self.cluster(cluster).unwrap_or_default();
+        let remote = self.remote_candidates(view.as_deref(), arrival);
+        let Some(remote) = remote else {
+            // Outside the tree (or no overlay).
+            if !members.is_empty() {
+                return self.scan(cluster, &members);
             }
-            &entry.members
+            if arrival.local_only() || !arrival.may_forward() {
+                return Choice::None;
+            }
+            return match self.route_hop(&Group::cluster(cluster.clone())) {
+                Some(peer) => Choice::Remote(RemoteChoice {
+                    peer,
+                    via: Via::Route {
+                        hops: arrival.next_hops(),
+                    },
+                    weight: 1,
+                }),
+                None => Choice::None,
+            };
         };
+        if remote.is_empty() {
+            return self.scan(cluster, &members);
+        }
+        let mut weights: Vec<u64> = members.iter().map(|m| u64::from(local_weight(m))).collect();
+        weights.extend(remote.iter().map(|r| r.weight));
+        match pick_weighted(&weights, self.next_random()) {
+            Some(i) if i < members.len() => Choice::Local(members[i].clone()),
+            Some(i) => Choice::Remote(remote.into_iter().nth(i - members.len()).expect("index")),
+            // Everything is far behind: the local scan sheds, or the first remote (which sheds).
+            None if !members.is_empty() => self.scan(cluster, &members),
+            None => Choice::Remote(remote.into_iter().next().expect("non-empty")),
+        }
+    }
+
+    /// The single-node rule over local members (see [`Router::choose`]).
+    fn scan(&self, cluster: &ByteStr, members: &[Destination]) -> Choice {
         let n = members.len();
         if n == 0 {
-            return None;
+            return Choice::None;
         }
-        let start = entry.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = {
+            let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
+            clusters
+                .get(cluster)
+                .map_or(0, |c| c.cursor.fetch_add(1, Ordering::Relaxed))
+                % n
+        };
         // Lower is better: (behind on output, outstanding requests).
         let rank = |m: &Destination| (!m.has_room(), m.load());
         let mut best = &members[start];
@@ -180,46 +238,45 @@ impl Router {
                 best_rank = candidate_rank;
             }
         }
-        Some(best.clone())
-    }
-
-    /// The current members of `cluster` (a snapshot).
-    pub(super) fn members(&self, cluster: &ByteStr) -> Option<Arc<Vec<Destination>>> {
-        let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
-        clusters.get(cluster).map(|c| c.members.clone())
+        Choice::Local(best.clone())
     }
 
     /// Sends `message` to every member of `cluster`, the sender too if it is one. Best effort.
-    /// Each other node hosting members gets one copy and delivers it to its own members.
     pub fn broadcast(&self, cluster: &ByteStr, message: Bytes) {
-        self.broadcast_to(cluster, message, false);
+        self.note_cluster_use(cluster);
+        self.broadcast_to(cluster, message, &Arrival::Client);
     }
 
-    /// [`Router::broadcast`]; with `local_only` (it came from another node) only local members.
-    pub(super) fn broadcast_to(&self, cluster: &ByteStr, message: Bytes, local_only: bool) {
-        let Some(members) = self.members(cluster) else { return };
-        let mut wire = None;
-        let frame = NodeFrame::Broadcast {
-            message: message.clone(),
-        };
+    /// [`Router::broadcast`] for a message that arrived as `arrival` (see `views.rs`).
+    pub(super) fn broadcast_to(&self, cluster: &ByteStr, message: Bytes, arrival: &Arrival) {
+        let (members, view) = self.cluster(cluster).unwrap_or_default();
+        let group = Group::cluster(cluster.clone());
+        let fresh = self.fan_out(&group, view.as_deref(), arrival, |peer, via| {
+            peer.mark_used();
+            peer.send_wire_best_effort(
+                &Wire::Broadcast {
+                    cluster: cluster.clone(),
+                    message: message.clone(),
+                    via,
+                },
+                "broadcast",
+            );
+        });
+        if !fresh {
+            return;
+        }
+        let frame = NodeFrame::Broadcast { message };
         for member in members.iter() {
-            match member {
-                Destination::Local(_) => member.send_best_effort(&frame, "broadcast"),
-                Destination::Remote(remote) if !local_only => {
-                    let msg = wire.get_or_insert_with(|| Wire::Broadcast {
-                        cluster: cluster.clone(),
-                        message: message.clone(),
-                    });
-                    remote.send_wire_best_effort(msg, "broadcast");
-                }
-                Destination::Remote(_) => {}
-            }
+            member.send_best_effort(&frame, "broadcast");
         }
     }
 
-    /// How many destinations `cluster` has: local members plus nodes hosting members (tests and
-    /// diagnostics).
+    /// How many local members `cluster` has plus nodes listed for it (tests and diagnostics).
     pub fn member_count(&self, cluster: &str) -> usize {
-        self.members(&ByteStr::from(cluster)).map_or(0, |m| m.len())
+        self.cluster(&ByteStr::from(cluster)).map_or(0, |(m, v)| {
+            m.len()
+                + v.and_then(|v| v.direct.as_ref().map(|d| d.iter().filter(|d| d.members > 0).count()))
+                    .unwrap_or(0)
+        })
     }
 }

@@ -13,6 +13,7 @@ mod timer;
 mod topics;
 mod tunnel;
 mod tunnels;
+mod views;
 
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use remote_in::LocalChange;
 pub(crate) use requests::PendingRequest;
 pub(crate) use tunnels::{PendingBuild, TunnelSlot};
 pub use tunnels::{INITIAL_TUNNEL_ALLOWANCE, TUNNEL_CHUNK_LIMIT};
+pub use views::{OverlayHooks, RemoteDir, RemoteView};
 
 use clusters::Cluster;
 use iris_client::codec::ByteStr;
@@ -33,6 +35,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use timer::{Expiry, Timer};
+use topics::Topic;
 
 /// A client broke the protocol in a way only the router can see (e.g. reused a tunnel id); the
 /// connection that did it is dropped with this reason.
@@ -44,7 +47,7 @@ pub struct Violation(pub String);
 pub struct Router {
     clusters: RwLock<HashMap<ByteStr, Cluster>>,
     /// Subscribers per topic, copied on write so publishing clones one `Arc` under the read lock.
-    topics: RwLock<HashMap<ByteStr, Arc<Vec<Destination>>>>,
+    topics: RwLock<HashMap<ByteStr, Topic>>,
     timer: Timer,
     /// Requests not delivered because every member was far behind (for rate-limited logging).
     shed: AtomicU64,
@@ -54,6 +57,12 @@ pub struct Router {
     rng: AtomicU64,
     /// Told when this node's own clusters or topics change (the overlay announces them).
     observer: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<LocalChange>>,
+    /// The overlay, when this node has one.
+    overlay: std::sync::OnceLock<Arc<dyn OverlayHooks>>,
+    /// Sequence numbers of the tree floods this node starts.
+    flood_seq: AtomicU64,
+    /// Tree floods already seen (duplicate suppression).
+    dedup: std::sync::Mutex<crate::overlay::scribe::Dedup>,
 }
 
 impl Router {
@@ -67,6 +76,9 @@ impl Router {
             next_token: AtomicU64::new(0),
             rng: AtomicU64::new(seed()),
             observer: std::sync::OnceLock::new(),
+            overlay: std::sync::OnceLock::new(),
+            flood_seq: AtomicU64::new(0),
+            dedup: std::sync::Mutex::default(),
         })
     }
 

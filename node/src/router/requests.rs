@@ -1,11 +1,13 @@
 //! Request/reply: one member answers each request; the node enforces every timeout and always
 //! answers the caller.
 
+use super::clusters::Choice;
 use super::destination::{Destination, LocalPeer};
 use super::timer::Expiry;
+use super::views::Arrival;
 use super::Router;
 use crate::overlay::remote::RemotePeer;
-use crate::overlay::wire::Wire;
+use crate::overlay::wire::{Via, Wire};
 use crate::util::deadline_after;
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, ReplyOutcome};
@@ -40,11 +42,11 @@ impl Router {
     /// deadline (as if a client had dropped it for lack of memory). Waiting for room instead would
     /// stall the caller's whole connection, one timeout per request, behind one stuck member.
     pub fn request(&self, caller: &Destination, caller_id: u64, cluster: &ByteStr, request: Bytes, timeout_ms: u64) {
-        self.request_to(caller, caller_id, cluster, request, timeout_ms, false);
+        self.request_to(caller, caller_id, cluster, request, timeout_ms, &Arrival::Client);
     }
 
-    /// [`Router::request`]; with `local_only` (it came from another node) only local members are
-    /// candidates, so a request crosses at most one link.
+    /// [`Router::request`] for a request that arrived as `arrival`: from another node it goes to
+    /// a local member, or further along the tree or route (see `views.rs`).
     pub(super) fn request_to(
         &self,
         caller: &Destination,
@@ -52,17 +54,21 @@ impl Router {
         cluster: &ByteStr,
         request: Bytes,
         timeout_ms: u64,
-        local_only: bool,
+        arrival: &Arrival,
     ) {
         let deadline = deadline_after(timeout_ms);
         let unanswered = || Expiry::Unanswered {
             caller: caller.clone(),
             caller_id,
         };
-        let Some(member) = self.pick_member(cluster, local_only) else {
-            // Nobody to ask: the caller still waits its full timeout, as if the request were lost.
-            self.timer.schedule(deadline, unanswered());
-            return;
+        let (member, via) = match self.choose(cluster, arrival) {
+            Choice::Local(member) => (member, None),
+            Choice::Remote(r) => (Destination::Remote(r.peer), Some(r.via)),
+            Choice::None => {
+                // Nobody to ask: the caller still waits its full timeout, as if the request were lost.
+                self.timer.schedule(deadline, unanswered());
+                return;
+            }
         };
         if !member.has_room() {
             let shed = self.shed.fetch_add(1, Ordering::Relaxed);
@@ -73,8 +79,8 @@ impl Router {
             self.timer.schedule(deadline, unanswered());
             return;
         }
-        match &member {
-            Destination::Local(peer) => {
+        match (&member, via) {
+            (Destination::Local(peer), _) => {
                 let id = peer.allocate_request_id();
                 peer.add_request(
                     id,
@@ -99,7 +105,7 @@ impl Router {
                     },
                 );
             }
-            Destination::Remote(remote) => {
+            (Destination::Remote(remote), via) => {
                 // This node enforces the deadline too: if the other node dies or stalls, the
                 // caller still hears back (at once when the link drops, else at the deadline).
                 let id = remote.allocate_request_id();
@@ -111,11 +117,13 @@ impl Router {
                         deadline,
                     },
                 );
+                remote.mark_used();
                 remote.send_wire(&Wire::Request {
                     id,
                     cluster: cluster.clone(),
                     request,
                     timeout_ms,
+                    via: via.unwrap_or(Via::Direct),
                 });
                 self.timer.schedule(
                     deadline,

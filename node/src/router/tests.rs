@@ -30,7 +30,7 @@ async fn idle_members_take_turns() {
     members.iter().for_each(|m| router.attach(m));
     let mut picks = Vec::new();
     for _ in 0..6 {
-        let Some(Destination::Local(p)) = router.pick_member(&svc(), false) else {
+        let clusters::Choice::Local(Destination::Local(p)) = router.choose(&svc(), &views::Arrival::Client) else {
             panic!("no member")
         };
         picks.push(p.id.0);

@@ -1,9 +1,11 @@
-//! Router tests with other nodes in the tables: weighted choice, traffic to and from another node
-//! (one hop, local delivery only), cleanup when a link is lost. No sockets.
+//! Router tests with other nodes in the views: weighted choice, direct traffic to and from another
+//! node (one hop, local delivery only), tree walks and floods, routing towards a key from outside
+//! a tree, cleanup when a link is lost. No sockets.
 
+use super::views::Arrival;
 use super::*;
 use crate::overlay::remote::{LinkId, RemotePeer};
-use crate::overlay::wire::{ClusterLoad, Wire, WireLimits};
+use crate::overlay::wire::{Via, Wire, WireLimits};
 use crate::overlay::NodeId;
 use crate::relay::outbox::Outbox;
 use bytes::{Bytes, BytesMut};
@@ -40,20 +42,48 @@ fn svc() -> ByteStr {
     ByteStr::from("svc")
 }
 
+fn dir(remote: &Arc<RemotePeer>, members: u32, spare: u32) -> RemoteDir {
+    RemoteDir {
+        peer: remote.clone(),
+        members,
+        spare,
+    }
+}
+
+/// The overlay says: `remote` is the one other node hosting `svc` (a small group: direct).
 fn announce(router: &Router, remote: &Arc<RemotePeer>, members: u32, spare: u32) {
-    router.remote_message(
-        remote,
-        Wire::Cluster {
-            name: svc(),
-            load: ClusterLoad { members, spare },
-        },
+    let d = dir(remote, members, spare);
+    router.set_cluster_view(
+        &svc(),
+        Some(RemoteView {
+            tree: vec![d.clone()],
+            direct: Some(if members > 0 { vec![d] } else { vec![] }),
+        }),
     );
 }
 
-fn remote_picks(router: &Router, n: usize, local_only: bool) -> usize {
+fn remote_picks(router: &Router, n: usize, arrival: &Arrival) -> usize {
     (0..n)
-        .filter(|_| matches!(router.pick_member(&svc(), local_only), Some(Destination::Remote(_))))
+        .filter(|_| matches!(router.choose(&svc(), arrival), clusters::Choice::Remote(_)))
         .count()
+}
+
+/// An overlay whose next hop towards every key is `next` (or nobody).
+struct FixedHop {
+    next: Option<Arc<RemotePeer>>,
+}
+
+impl OverlayHooks for FixedHop {
+    fn me(&self) -> NodeId {
+        NodeId(1000)
+    }
+    fn next_hop(&self, _key: NodeId) -> Option<Arc<RemotePeer>> {
+        self.next.clone()
+    }
+}
+
+fn with_overlay(router: &Router, next: Option<&Arc<RemotePeer>>) {
+    router.set_overlay(Arc::new(FixedHop { next: next.cloned() }));
 }
 
 #[tokio::test]
@@ -64,22 +94,23 @@ async fn requests_are_weighted_by_reported_spare_capacity() {
     let other = remote(1);
     announce(&router, &other, 1, 16);
     assert_eq!(router.member_count("svc"), 2);
-    let even = remote_picks(&router, 2000, false);
+    let client = Arrival::Client;
+    let even = remote_picks(&router, 2000, &client);
     assert!(
         (700..1300).contains(&even),
         "an idle member on each node: {even} of 2000 went remote"
     );
     announce(&router, &other, 1, 1);
-    let busy = remote_picks(&router, 2000, false);
+    let busy = remote_picks(&router, 2000, &client);
     assert!(busy < 300, "a busy node receives less: {busy} of 2000");
     assert_eq!(
-        remote_picks(&router, 200, true),
+        remote_picks(&router, 200, &Arrival::Remote(other.clone(), Via::Direct)),
         0,
         "work from another node stays local"
     );
     announce(&router, &other, 0, 0);
     assert_eq!(router.member_count("svc"), 1);
-    assert_eq!(remote_picks(&router, 200, false), 0);
+    assert_eq!(remote_picks(&router, 200, &client), 0);
 }
 
 #[tokio::test]
@@ -104,8 +135,12 @@ async fn a_request_crosses_one_link_and_its_reply_comes_back() {
                 cluster,
                 request,
                 timeout_ms,
+                via,
             } => {
-                assert_eq!((cluster, &request[..], timeout_ms), (svc(), &b"x"[..], 60_000));
+                assert_eq!(
+                    (cluster, &request[..], timeout_ms, via),
+                    (svc(), &b"x"[..], 60_000, Via::Direct)
+                );
                 Some(id)
             }
             _ => None,
@@ -133,6 +168,7 @@ async fn a_request_crosses_one_link_and_its_reply_comes_back() {
             cluster: svc(),
             request: Bytes::from_static(b"z"),
             timeout_ms: 60_000,
+            via: Via::Direct,
         },
     );
     let node_id = frames(&member)
@@ -152,6 +188,7 @@ async fn a_request_crosses_one_link_and_its_reply_comes_back() {
         Wire::Broadcast {
             cluster: svc(),
             message: Bytes::from_static(b"b"),
+            via: Via::Direct,
         },
     );
     assert_eq!(
@@ -164,6 +201,7 @@ async fn a_request_crosses_one_link_and_its_reply_comes_back() {
         sent(&other).is_empty(),
         "a broadcast from another node is not sent back"
     );
+    with_overlay(&router, None);
     router.broadcast(&svc(), Bytes::from_static(b"c"));
     assert_eq!(
         frames(&member),
@@ -175,7 +213,8 @@ async fn a_request_crosses_one_link_and_its_reply_comes_back() {
         sent(&other),
         vec![Wire::Broadcast {
             cluster: svc(),
-            message: Bytes::from_static(b"c")
+            message: Bytes::from_static(b"c"),
+            via: Via::Direct,
         }]
     );
 }
@@ -185,13 +224,15 @@ async fn losing_a_link_answers_callers_and_forgets_the_node() {
     let router = Router::new();
     let _timer = router.start_timer();
     let other = remote(1);
+    with_overlay(&router, None);
     announce(&router, &other, 2, 32);
-    router.remote_message(
-        &other,
-        Wire::Topic {
-            name: "news".into(),
-            subscribed: true,
-        },
+    let news = dir(&other, 1, 0);
+    router.set_topic_view(
+        &"news".into(),
+        Some(RemoteView {
+            tree: vec![news.clone()],
+            direct: Some(vec![news]),
+        }),
     );
     let caller = peer(2, None);
     router.request(
@@ -206,7 +247,8 @@ async fn losing_a_link_answers_callers_and_forgets_the_node() {
     assert!(
         out.contains(&Wire::Publish {
             topic: "news".into(),
-            event: Bytes::from_static(b"e")
+            event: Bytes::from_static(b"e"),
+            via: Via::Direct,
         }),
         "{out:?}"
     );
@@ -215,9 +257,10 @@ async fn losing_a_link_answers_callers_and_forgets_the_node() {
         id: 5,
         outcome: ReplyOutcome::TimedOut
     }));
-    assert_eq!(router.member_count("svc"), 0);
-    assert!(router.local_topics().is_empty());
     assert!(other.is_closed());
+    // Until the overlay replaces the view, nothing is chosen over the closed link.
+    assert_eq!(remote_picks(&router, 100, &Arrival::Client), 0);
+    assert!(router.local_topics().is_empty());
 }
 
 #[tokio::test]
@@ -232,6 +275,7 @@ async fn a_tunnel_built_by_another_node_maps_ids_and_credit_per_hop() {
             build: 40,
             cluster: svc(),
             timeout_ms: 60_000,
+            via: Via::Direct,
         },
     );
     assert_eq!(sent(&other), vec![Wire::TunFailed { build: 40 }]);
@@ -244,6 +288,7 @@ async fn a_tunnel_built_by_another_node_maps_ids_and_credit_per_hop() {
             build: 41,
             cluster: svc(),
             timeout_ms: 60_000,
+            via: Via::Direct,
         },
     );
     let build_id = match frames(&member).as_slice() {
@@ -330,6 +375,7 @@ async fn a_tunnel_to_another_node_opens_on_its_confirmation() {
             build,
             cluster,
             timeout_ms: 60_000,
+            via: Via::Direct,
         }] if *cluster == svc() => *build,
         other => panic!("{other:?}"),
     };
@@ -393,4 +439,171 @@ async fn a_tunnel_to_another_node_opens_on_its_confirmation() {
     // A late confirmation for an abandoned construction is answered with a close.
     router.remote_message(&other, Wire::TunConfirm { build: 999, tunnel: 91 });
     assert!(matches!(sent(&other).as_slice(), [Wire::TunClose { tunnel: 91, .. }]));
+}
+
+/// A view with two tree directions and no member list (a large group).
+fn tree_view(router: &Router, a: &Arc<RemotePeer>, b: &Arc<RemotePeer>) {
+    router.set_cluster_view(
+        &svc(),
+        Some(RemoteView {
+            tree: vec![dir(a, 5, 80), dir(b, 5, 80)],
+            direct: None,
+        }),
+    );
+}
+
+#[tokio::test]
+async fn requests_walk_the_tree_but_never_back_where_they_came_from() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    with_overlay(&router, None);
+    let (a, b) = (remote(1), remote(2));
+    tree_view(&router, &a, &b);
+    for i in 0..20 {
+        router.remote_message(
+            &a,
+            Wire::Request {
+                id: i,
+                cluster: svc(),
+                request: Bytes::from_static(b"q"),
+                timeout_ms: 60_000,
+                via: Via::Walk { hops: 2 },
+            },
+        );
+    }
+    let walked: Vec<Via> = sent(&b)
+        .into_iter()
+        .filter_map(|m| match m {
+            Wire::Request { via, .. } => Some(via),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        walked,
+        vec![Via::Walk { hops: 3 }; 20],
+        "all continue to the other direction"
+    );
+    assert!(sent(&a).is_empty(), "never back");
+    // With a local member, some stay here; from a client, both directions take a share.
+    let member = peer(3, Some("svc"));
+    router.attach(&member);
+    let caller = Destination::Local(peer(4, None));
+    for i in 0..300 {
+        router.request(&caller, i, &svc(), Bytes::from_static(b"q"), 60_000);
+    }
+    let (to_a, to_b) = (sent(&a).len(), sent(&b).len());
+    let local = frames(&member).len();
+    assert!(to_a > 50 && to_b > 50 && local > 5, "{to_a} {to_b} {local}");
+    assert_eq!(to_a + to_b + local, 300);
+}
+
+#[tokio::test]
+async fn floods_reach_every_direction_once_and_duplicates_are_dropped() {
+    let router = Router::new();
+    with_overlay(&router, None);
+    let (a, b) = (remote(1), remote(2));
+    tree_view(&router, &a, &b);
+    let member = peer(3, Some("svc"));
+    router.attach(&member);
+    let flood = Via::Flood {
+        hops: 1,
+        origin: NodeId(77),
+        seq: 5,
+    };
+    let msg = |via| Wire::Broadcast {
+        cluster: svc(),
+        message: Bytes::from_static(b"m"),
+        via,
+    };
+    router.remote_message(&a, msg(flood));
+    assert_eq!(frames(&member).len(), 1);
+    assert_eq!(
+        sent(&b),
+        vec![msg(Via::Flood {
+            hops: 2,
+            origin: NodeId(77),
+            seq: 5
+        })]
+    );
+    assert!(sent(&a).is_empty());
+    // The same flood over another path (a subtree moving): dropped, not delivered again.
+    router.remote_message(&b, msg(flood));
+    assert!(frames(&member).is_empty());
+    assert!(sent(&a).is_empty() && sent(&b).is_empty());
+    // A flood this node starts goes to both directions with its own id.
+    router.broadcast(&svc(), Bytes::from_static(b"m"));
+    assert_eq!(frames(&member).len(), 1);
+    for r in [&a, &b] {
+        assert!(matches!(
+            sent(r).as_slice(),
+            [Wire::Broadcast {
+                via: Via::Flood {
+                    origin: NodeId(1000),
+                    hops: 1,
+                    ..
+                },
+                ..
+            }]
+        ));
+    }
+}
+
+#[tokio::test]
+async fn outside_a_tree_traffic_is_routed_towards_the_key_and_the_group_is_joined() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    let next = remote(1);
+    with_overlay(&router, Some(&next));
+    let (tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    router.set_observer(tx);
+    let caller = Destination::Local(peer(2, None));
+    router.request(&caller, 1, &svc(), Bytes::from_static(b"q"), 60_000);
+    router.publish("news".into(), Bytes::from_static(b"e"));
+    let out = sent(&next);
+    assert!(
+        matches!(
+            out[0],
+            Wire::Request {
+                via: Via::Route { hops: 1 },
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert!(
+        matches!(
+            out[1],
+            Wire::Publish {
+                via: Via::Route { hops: 1 },
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    // The first use asks the overlay to join the trees (as a listener), once.
+    router.request(&caller, 2, &svc(), Bytes::from_static(b"q"), 60_000);
+    assert_eq!(sent(&next).len(), 1);
+    let mut seen = Vec::new();
+    while let Ok(c) = changes.try_recv() {
+        seen.push(c);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            LocalChange::Used(crate::overlay::scribe::Group::cluster("svc")),
+            LocalChange::Used(crate::overlay::scribe::Group::topic("news")),
+        ]
+    );
+    // A routed message that reaches a node with no further hop and no tree ends there.
+    let lone = Router::new();
+    with_overlay(&lone, None);
+    lone.remote_message(
+        &next,
+        Wire::Publish {
+            topic: "news".into(),
+            event: Bytes::from_static(b"e"),
+            via: Via::Route { hops: 3 },
+        },
+    );
+    assert!(sent(&next).is_empty());
 }

@@ -2,11 +2,26 @@
 
 use super::destination::{Destination, DestinationKey, LocalPeer};
 use super::remote_in::LocalChange;
+use super::views::{Arrival, RemoteView};
 use super::Router;
+use crate::overlay::scribe::Group;
+use crate::overlay::wire::Wire;
 use crate::util::lock;
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
+
+/// A topic as this node sees it: its local subscribers and how it reaches the others.
+#[derive(Default)]
+pub(super) struct Topic {
+    /// Local subscribers, copied on write so publishing clones one `Arc` under the read lock.
+    subscribers: Arc<Vec<Destination>>,
+    /// Other nodes, as the overlay last described them (`None`: not in the tree).
+    remote: Option<Arc<RemoteView>>,
+    /// A local client published since the overlay last looked.
+    used: AtomicBool,
+}
 
 impl Router {
     /// Subscribes `peer` to `topic`; delivery starts with the next PUBLISH the node handles.
@@ -20,11 +35,12 @@ impl Router {
             return;
         }
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        let subscribers = Arc::make_mut(topics.entry(topic.clone()).or_default());
+        let entry = topics.entry(topic.clone()).or_default();
+        let subscribers = Arc::make_mut(&mut entry.subscribers);
         subscribers.push(Destination::Local(peer.clone()));
-        let first_local = subscribers.iter().filter(|d| d.is_local()).count() == 1;
+        let first = subscribers.len() == 1;
         drop(topics);
-        if first_local {
+        if first {
             self.notify(LocalChange::Topic(topic));
         }
     }
@@ -40,39 +56,40 @@ impl Router {
     }
 
     fn remove_subscriber(&self, peer: &LocalPeer, topic: &ByteStr) {
-        if self.remove_destination(topic, DestinationKey::Local(peer.id)) {
+        let key = DestinationKey::Local(peer.id);
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(entry) = topics.get_mut(topic) else { return };
+        Arc::make_mut(&mut entry.subscribers).retain(|d| d.key() != key);
+        let last = entry.subscribers.is_empty();
+        if last && entry.remote.is_none() {
+            topics.remove(topic);
+        }
+        drop(topics);
+        if last {
             self.notify(LocalChange::Topic(topic.clone()));
         }
     }
 
-    /// Removes one subscriber; returns whether no local subscriber is left.
-    pub(super) fn remove_destination(&self, topic: &ByteStr, key: DestinationKey) -> bool {
+    /// Installs how `topic` reaches other nodes (`None`: this node left its tree).
+    pub fn set_topic_view(&self, topic: &ByteStr, view: Option<RemoteView>) {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(subscribers) = topics.get_mut(topic) else {
-            return true;
-        };
-        Arc::make_mut(subscribers).retain(|d| d.key() != key);
-        let no_local = !subscribers.iter().any(|d| d.is_local());
-        if subscribers.is_empty() {
-            topics.remove(topic);
-        }
-        no_local
-    }
-
-    /// Adds another node as a subscriber of `topic` (it stands for all its local subscribers).
-    pub(super) fn add_remote_subscriber(&self, topic: ByteStr, node: Destination) {
-        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        let subscribers = Arc::make_mut(topics.entry(topic).or_default());
-        let key = node.key();
-        if !subscribers.iter().any(|d| d.key() == key) {
-            subscribers.push(node);
+        match view {
+            Some(view) => topics.entry(topic.clone()).or_default().remote = Some(Arc::new(view)),
+            None => {
+                if let Some(entry) = topics.get_mut(topic) {
+                    entry.remote = None;
+                    if entry.subscribers.is_empty() {
+                        topics.remove(topic);
+                    }
+                }
+            }
         }
     }
 
-    /// Whether this node has local subscribers to `topic`.
-    pub fn has_local_subscribers(&self, topic: &ByteStr) -> bool {
+    /// How many local clients subscribe to `topic`.
+    pub fn local_subscribers(&self, topic: &ByteStr) -> usize {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
-        topics.get(topic).is_some_and(|s| s.iter().any(|d| d.is_local()))
+        topics.get(topic).map_or(0, |t| t.subscribers.len())
     }
 
     /// Every topic with at least one local subscriber.
@@ -80,9 +97,22 @@ impl Router {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         topics
             .iter()
-            .filter(|(_, s)| s.iter().any(|d| d.is_local()))
-            .map(|(t, _)| t.clone())
+            .filter(|(_, t)| !t.subscribers.is_empty())
+            .map(|(n, _)| n.clone())
             .collect()
+    }
+
+    /// Topics local clients published to since the last call; entries left with nothing are
+    /// dropped.
+    pub fn take_used_topics(&self) -> Vec<ByteStr> {
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let used = topics
+            .iter()
+            .filter(|(_, t)| t.used.swap(false, Ordering::Relaxed))
+            .map(|(n, _)| n.clone())
+            .collect();
+        topics.retain(|_, t| !t.subscribers.is_empty() || t.remote.is_some() || t.used.load(Ordering::Relaxed));
+        used
     }
 
     pub(super) fn unsubscribe_all(&self, peer: &Arc<LocalPeer>) {
@@ -92,26 +122,64 @@ impl Router {
         }
     }
 
-    /// Sends `event` to every subscriber of `topic`. Best effort. Each other node with
-    /// subscribers gets one copy and delivers it to its own subscribers.
+    /// Sends `event` to every subscriber of `topic`. Best effort.
     pub fn publish(&self, topic: ByteStr, event: Bytes) {
-        self.publish_to(topic, event, false);
+        self.publish_to(topic, event, &Arrival::Client);
     }
 
-    /// [`Router::publish`]; with `local_only` (it came from another node) only local subscribers.
-    pub(super) fn publish_to(&self, topic: ByteStr, event: Bytes, local_only: bool) {
-        let subscribers = {
+    /// [`Router::publish`] for an event that arrived as `arrival` (see `views.rs`).
+    pub(super) fn publish_to(&self, topic: ByteStr, event: Bytes, arrival: &Arrival) {
+        let (subscribers, view, first_use) = {
             let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
             match topics.get(&topic) {
-                Some(s) => s.clone(),
-                None => return,
+                Some(t) => {
+                    let first_use = matches!(arrival, Arrival::Client)
+                        && self.hooks().is_some()
+                        && !t.used.swap(true, Ordering::Relaxed)
+                        && t.remote.is_none();
+                    (t.subscribers.clone(), t.remote.clone(), first_use)
+                }
+                None => (
+                    Arc::default(),
+                    None,
+                    matches!(arrival, Arrival::Client) && self.hooks().is_some(),
+                ),
             }
         };
+        if first_use {
+            self.note_topic_use(&topic);
+        }
+        let group = Group::topic(topic.clone());
+        let fresh = self.fan_out(&group, view.as_deref(), arrival, |peer, via| {
+            peer.mark_used();
+            peer.send_wire_best_effort(
+                &Wire::Publish {
+                    topic: topic.clone(),
+                    event: event.clone(),
+                    via,
+                },
+                "publish",
+            );
+        });
+        if !fresh {
+            return;
+        }
         let frame = NodeFrame::Publish { topic, event };
         for subscriber in subscribers.iter() {
-            if !local_only || subscriber.is_local() {
-                subscriber.send_best_effort(&frame, "publish");
-            }
+            subscriber.send_best_effort(&frame, "publish");
         }
+    }
+
+    /// A local client publishes to `topic` and the overlay does not know yet: make sure an entry
+    /// records the use, and tell the overlay at once.
+    fn note_topic_use(&self, topic: &ByteStr) {
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        topics
+            .entry(topic.clone())
+            .or_default()
+            .used
+            .store(true, Ordering::Relaxed);
+        drop(topics);
+        self.notify(LocalChange::Used(Group::topic(topic.clone())));
     }
 }

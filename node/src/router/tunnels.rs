@@ -4,12 +4,14 @@
 //! build id and answers TUN_CONFIRM with its own tunnel id. The node enforces the initiator's
 //! timeout; a member that confirms too late gets TUN_CLOSE for that tunnel only.
 
+use super::clusters::Choice;
 use super::destination::{Destination, LocalPeer};
 use super::timer::Expiry;
 use super::tunnel::{End, Tunnel};
+use super::views::Arrival;
 use super::{Router, Violation};
 use crate::overlay::remote::RemotePeer;
-use crate::overlay::wire::Wire;
+use crate::overlay::wire::{Via, Wire};
 use crate::util::{deadline_after, lock};
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, CHUNK_LIMIT};
@@ -83,13 +85,13 @@ impl Router {
             tunnel_id,
             cluster,
             timeout_ms,
-            false,
+            &Arrival::Client,
         );
         Ok(())
     }
 
-    /// Starts a construction for `initiator` (its slot `key`, frames to it carry `tunnel_id`):
-    /// picks a member (a local one only with `local_only`) and delivers the construction.
+    /// Starts a construction for `initiator` (its slot `key`, frames to it carry `tunnel_id`)
+    /// that arrived as `arrival`: picks a member as for requests and delivers the construction.
     pub(super) fn build(
         &self,
         initiator: Destination,
@@ -97,11 +99,16 @@ impl Router {
         key: u64,
         cluster: &ByteStr,
         timeout_ms: u64,
-        local_only: bool,
+        arrival: &Arrival,
     ) {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let deadline = deadline_after(timeout_ms);
-        let target = self.pick_member(cluster, local_only).map(|dest| {
+        let (dest, via) = match self.choose(cluster, arrival) {
+            Choice::Local(d) => (Some(d), Via::Direct),
+            Choice::Remote(r) => (Some(Destination::Remote(r.peer)), r.via),
+            Choice::None => (None, Via::Direct),
+        };
+        let target = dest.map(|dest| {
             let build_id = dest.allocate_build_id();
             (dest, build_id)
         });
@@ -147,10 +154,12 @@ impl Router {
                         });
                     }
                     Destination::Remote(remote) => {
+                        remote.mark_used();
                         remote.send_wire(&Wire::TunInit {
                             build: build_id,
                             cluster: cluster.clone(),
                             timeout_ms,
+                            via,
                         });
                     }
                 }
