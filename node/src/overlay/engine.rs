@@ -30,6 +30,12 @@ pub struct EngineConfig {
     pub redial_pause: Duration,
     /// A link that carried traffic is kept at least this long afterwards.
     pub active_hold: Duration,
+    /// Leaf set size ([`super::pastry::LEAF_SET`]; tests shrink it to get multi-hop routes and
+    /// deep trees with few nodes).
+    pub leaf_set: usize,
+    /// Groups spanning at most this many member nodes are delivered to directly
+    /// ([`super::scribe::DIRECT_MAX`]; 0 makes every group use its tree).
+    pub direct_max: usize,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +47,8 @@ impl Default for EngineConfig {
             known_ttl: Duration::from_secs(300),
             redial_pause: Duration::from_secs(5),
             active_hold: Duration::from_secs(30),
+            leaf_set: super::pastry::LEAF_SET,
+            direct_max: super::scribe::DIRECT_MAX,
         }
     }
 }
@@ -108,10 +116,19 @@ struct Known {
     seen: Duration,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct GroupState {
     tree: Tree,
     last_used: Duration,
+}
+
+impl GroupState {
+    fn new(direct_max: usize) -> GroupState {
+        GroupState {
+            tree: Tree::new(direct_max),
+            last_used: Duration::ZERO,
+        }
+    }
 }
 
 /// One node's overlay state.
@@ -146,11 +163,12 @@ const GOSSIP_SAMPLE: usize = 16;
 impl Engine {
     /// A node `me` listening on `addrs`, knowing nobody.
     pub fn new(me: NodeId, addrs: Vec<SocketAddr>, cfg: EngineConfig) -> Engine {
+        let pastry = Pastry::with_leaf_set(me, cfg.leaf_set);
         Engine {
             me,
             addrs,
             cfg,
-            pastry: Pastry::new(me),
+            pastry,
             links: BTreeMap::new(),
             book: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -406,7 +424,11 @@ impl Engine {
                     tracing::debug!(%from, group = ?group, "join from a node closer to the key; ignored");
                     return;
                 }
-                let g = self.groups.entry(group.clone()).or_default();
+                let direct_max = self.cfg.direct_max;
+                let g = self
+                    .groups
+                    .entry(group.clone())
+                    .or_insert_with(|| GroupState::new(direct_max));
                 let old = g.tree.children.insert(from, agg.clone());
                 let urgent = !matches!(old, Some(old) if !old.membership_differs(&agg));
                 self.update(&group, urgent);
@@ -439,7 +461,11 @@ impl Engine {
         self.now = now;
         let me = self.me;
         let addrs = self.addrs.clone();
-        let g = self.groups.entry(group.clone()).or_default();
+        let direct_max = self.cfg.direct_max;
+        let g = self
+            .groups
+            .entry(group.clone())
+            .or_insert_with(|| GroupState::new(direct_max));
         let entry = local.filter(|(m, _)| *m > 0).map(|(members, spare)| Entry {
             node: me,
             members,
@@ -459,7 +485,11 @@ impl Engine {
     /// part in its tree as a listener, to learn where the members are.
     pub fn touch(&mut self, group: &Group, now: Duration) {
         self.now = now;
-        let g = self.groups.entry(group.clone()).or_default();
+        let direct_max = self.cfg.direct_max;
+        let g = self
+            .groups
+            .entry(group.clone())
+            .or_insert_with(|| GroupState::new(direct_max));
         g.last_used = now;
         if !g.tree.listening {
             g.tree.listening = true;

@@ -153,7 +153,7 @@ impl Overlay {
             limits: WireLimits::for_max_message(max_message),
             links: Mutex::default(),
             engine: Mutex::new(EngineSide {
-                engine: Engine::new(node, listen.clone(), EngineConfig::default()),
+                engine: Engine::new(node, listen.clone(), engine_config()),
                 views: HashMap::new(),
             }),
             epoch: Instant::now(),
@@ -657,6 +657,38 @@ async fn ticker(inner: Arc<Inner>) {
             None,
         );
     }
+}
+
+/// Test knob: the leaf set size (2-64; default [`super::pastry::LEAF_SET`]).
+pub const LEAF_SET_VAR: &str = "IRIS_OVERLAY_LEAF_SET";
+/// Test knob: groups of at most this many member nodes are delivered to directly (0-16; default
+/// [`super::scribe::DIRECT_MAX`]; 0 sends everything along the trees).
+pub const DIRECT_MAX_VAR: &str = "IRIS_OVERLAY_DIRECT_MAX";
+
+/// The engine's settings, with the test knobs applied. Tests shrink the leaf set and turn direct
+/// delivery off so that a handful of processes exercise multi-hop routes and tree walks.
+fn engine_config() -> EngineConfig {
+    let mut cfg = EngineConfig::default();
+    let knob = |var: &str, range: std::ops::RangeInclusive<usize>| {
+        let value = std::env::var(var).ok()?;
+        match value.parse::<usize>() {
+            Ok(v) if range.contains(&v) => {
+                warn!(var, value = v, "overlay tuning knob set (meant for tests)");
+                Some(v)
+            }
+            _ => {
+                warn!(var, %value, "ignored: not a number in {range:?}");
+                None
+            }
+        }
+    };
+    if let Some(v) = knob(LEAF_SET_VAR, 2..=64) {
+        cfg.leaf_set = v;
+    }
+    if let Some(v) = knob(DIRECT_MAX_VAR, 0..=super::scribe::DIRECT_MAX) {
+        cfg.direct_max = v;
+    }
+    cfg
 }
 
 /// The router's handle on the overlay.

@@ -60,16 +60,25 @@ pub struct Pastry {
     larger: Vec<NodeId>,
     /// Closest nodes counter-clockwise (smaller ids), nearest first.
     smaller: Vec<NodeId>,
+    /// Leaf set entries per side.
+    half: usize,
 }
 
 impl Pastry {
-    /// Empty state for node `me`.
+    /// Empty state for node `me`, with a leaf set of [`LEAF_SET`].
     pub fn new(me: NodeId) -> Pastry {
+        Pastry::with_leaf_set(me, LEAF_SET)
+    }
+
+    /// Empty state with a leaf set of `size` nodes (at least 2; tests use small ones to get
+    /// multi-hop routes in small networks).
+    pub fn with_leaf_set(me: NodeId, size: usize) -> Pastry {
         Pastry {
             me,
             table: vec![[None; COLUMNS]; DIGITS],
             larger: Vec::new(),
             smaller: Vec::new(),
+            half: (size / 2).max(1),
         }
     }
 
@@ -105,6 +114,11 @@ impl Pastry {
             || self.table[shared_prefix(self.me, node).min(DIGITS - 1)].contains(&Some(node))
     }
 
+    /// Leaf set entries per side.
+    pub fn leaf_half(&self) -> usize {
+        self.half
+    }
+
     /// Whether `node` is in the leaf set.
     pub fn in_leaf_set(&self, node: NodeId) -> bool {
         self.larger.contains(&node) || self.smaller.contains(&node)
@@ -113,17 +127,17 @@ impl Pastry {
     /// Whether the leaf set spans the whole ring (this node knows every node of the network):
     /// a half with room, or halves that meet.
     pub fn complete(&self) -> bool {
-        self.larger.len() < LEAF_SET / 2
-            || self.smaller.len() < LEAF_SET / 2
+        self.larger.len() < self.half
+            || self.smaller.len() < self.half
             || self.larger.iter().any(|n| self.smaller.contains(n))
     }
 
-    fn leaf_position(side: &[NodeId], node: NodeId, dist: impl Fn(NodeId) -> u128) -> Option<usize> {
+    fn leaf_position(side: &[NodeId], half: usize, node: NodeId, dist: impl Fn(NodeId) -> u128) -> Option<usize> {
         if side.contains(&node) {
             return None;
         }
         let pos = side.partition_point(|&n| dist(n) < dist(node));
-        (pos < LEAF_SET / 2).then_some(pos)
+        (pos < half).then_some(pos)
     }
 
     /// Whether adding `node` would change this state (it would enter the leaf set, or take its
@@ -134,8 +148,8 @@ impl Pastry {
         }
         let me = self.me;
         let row = shared_prefix(me, node);
-        Self::leaf_position(&self.larger, node, |n| n.0.wrapping_sub(me.0)).is_some()
-            || Self::leaf_position(&self.smaller, node, |n| me.0.wrapping_sub(n.0)).is_some()
+        Self::leaf_position(&self.larger, self.half, node, |n| n.0.wrapping_sub(me.0)).is_some()
+            || Self::leaf_position(&self.smaller, self.half, node, |n| me.0.wrapping_sub(n.0)).is_some()
             || !matches!(self.table[row][digit(node, row)], Some(old) if !self.better_for_slot(node, old, row))
     }
 
@@ -160,8 +174,8 @@ impl Pastry {
         }
         let me = self.me;
         let row = shared_prefix(me, node);
-        Self::leaf_position(&self.larger, node, |n| n.0.wrapping_sub(me.0)).is_some()
-            || Self::leaf_position(&self.smaller, node, |n| me.0.wrapping_sub(n.0)).is_some()
+        Self::leaf_position(&self.larger, self.half, node, |n| n.0.wrapping_sub(me.0)).is_some()
+            || Self::leaf_position(&self.smaller, self.half, node, |n| me.0.wrapping_sub(n.0)).is_some()
             || self.table[row][digit(node, row)].is_none()
     }
 
@@ -173,19 +187,17 @@ impl Pastry {
             return false;
         }
         let me = self.me;
+        let half = self.half;
         let mut leaf_changed = false;
-        for (side, dist) in [
-            (
-                &mut self.larger,
-                Box::new(move |n: NodeId| n.0.wrapping_sub(me.0)) as Box<dyn Fn(NodeId) -> u128>,
-            ),
-            (&mut self.smaller, Box::new(move |n: NodeId| me.0.wrapping_sub(n.0))),
-        ] {
-            if let Some(pos) = Self::leaf_position(side, node, dist) {
-                side.insert(pos, node);
-                side.truncate(LEAF_SET / 2);
-                leaf_changed = true;
-            }
+        if let Some(pos) = Self::leaf_position(&self.larger, half, node, |n| n.0.wrapping_sub(me.0)) {
+            self.larger.insert(pos, node);
+            self.larger.truncate(half);
+            leaf_changed = true;
+        }
+        if let Some(pos) = Self::leaf_position(&self.smaller, half, node, |n| me.0.wrapping_sub(n.0)) {
+            self.smaller.insert(pos, node);
+            self.smaller.truncate(half);
+            leaf_changed = true;
         }
         let row = shared_prefix(me, node);
         let col = digit(node, row);

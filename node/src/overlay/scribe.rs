@@ -119,12 +119,12 @@ impl Agg {
         }
     }
 
-    /// Adds what `other` holds.
-    pub fn add(&mut self, other: &Agg) {
+    /// Adds what `other` holds; the node list survives while it has at most `max` entries.
+    pub fn add(&mut self, other: &Agg, max: usize) {
         self.members = self.members.saturating_add(other.members);
         self.spare = self.spare.saturating_add(other.spare);
         self.nodes = match (self.nodes.take(), &other.nodes) {
-            (Some(mut a), Some(b)) if a.len() + b.len() <= DIRECT_MAX => {
+            (Some(mut a), Some(b)) if a.len() + b.len() <= max => {
                 a.extend(b.iter().cloned());
                 a.sort_by_key(|e| e.node);
                 a.dedup_by_key(|e| e.node);
@@ -190,8 +190,10 @@ impl GroupView {
 }
 
 /// One node's part in one group's tree.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Tree {
+    /// Most member nodes listed for direct delivery (normally [`DIRECT_MAX`]).
+    pub direct_max: usize,
     /// This node's own members (`None`: none).
     pub local: Option<Entry>,
     /// Local clients send to the group (a listener takes part to learn the view).
@@ -210,6 +212,12 @@ pub struct Tree {
     pub dirty: bool,
 }
 
+impl Default for Tree {
+    fn default() -> Tree {
+        Tree::new(DIRECT_MAX)
+    }
+}
+
 /// What a parent that has not spoken yet is assumed to hold: possibly members (so floods and
 /// requests still go up), no list.
 fn unknown_outside() -> Agg {
@@ -221,6 +229,21 @@ fn unknown_outside() -> Agg {
 }
 
 impl Tree {
+    /// No part in the tree yet; groups up to `direct_max` member nodes are listed.
+    pub fn new(direct_max: usize) -> Tree {
+        Tree {
+            direct_max,
+            local: None,
+            listening: false,
+            parent: None,
+            outside: None,
+            children: BTreeMap::new(),
+            sent_up: None,
+            sent_down: HashMap::new(),
+            dirty: false,
+        }
+    }
+
     /// Whether this node takes part in the tree.
     pub fn active(&self) -> bool {
         self.local.is_some() || self.listening || !self.children.is_empty()
@@ -242,7 +265,7 @@ impl Tree {
     pub fn subtree(&self) -> Agg {
         let mut agg = self.own();
         for child in self.children.values() {
-            agg.add(child);
+            agg.add(child, self.direct_max);
         }
         agg
     }
@@ -252,10 +275,10 @@ impl Tree {
         let mut agg = self.own();
         for (node, sub) in &self.children {
             if *node != child {
-                agg.add(sub);
+                agg.add(sub, self.direct_max);
             }
         }
-        agg.add(&self.outside_or_unknown());
+        agg.add(&self.outside_or_unknown(), self.direct_max);
         agg
     }
 
@@ -279,7 +302,7 @@ impl Tree {
         }
         let mut all = outside;
         for sub in self.children.values() {
-            all.add(sub);
+            all.add(sub, self.direct_max);
         }
         let direct = all.nodes.map(|mut nodes| {
             nodes.retain(|e| e.node != me);
@@ -413,16 +436,16 @@ mod tests {
     fn aggregates_list_small_groups_and_count_large_ones() {
         let mut agg = Agg::empty();
         for i in 0..DIRECT_MAX as u128 {
-            agg.add(&Agg::of(entry(i, 1)));
+            agg.add(&Agg::of(entry(i, 1)), DIRECT_MAX);
         }
         assert_eq!(agg.nodes.as_ref().map(Vec::len), Some(DIRECT_MAX));
-        agg.add(&Agg::of(entry(99, 2)));
+        agg.add(&Agg::of(entry(99, 2)), DIRECT_MAX);
         assert_eq!((agg.members, agg.nodes.is_none()), (DIRECT_MAX as u32 + 2, true));
         let mut a = Agg::of(entry(1, 1));
         let mut b = a.clone();
         b.spare = 3;
         assert!(!a.membership_differs(&b));
-        a.add(&Agg::of(entry(2, 1)));
+        a.add(&Agg::of(entry(2, 1)), DIRECT_MAX);
         assert!(a.membership_differs(&b));
     }
 

@@ -12,7 +12,7 @@
 //! --nocapture` runs the documented 1,000 and 10,000 node scenarios.
 
 use super::engine::{Control, Engine, EngineConfig, Output};
-use super::pastry::{closer, Hop, LEAF_SET};
+use super::pastry::{closer, Hop};
 use super::scribe::{Dedup, Group, GroupView};
 use super::NodeId;
 use std::cmp::Reverse;
@@ -160,6 +160,11 @@ fn pair(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
 
 impl Sim {
     pub(crate) fn new(seed: u64) -> Sim {
+        Sim::with_config(seed, EngineConfig::default())
+    }
+
+    /// A network whose engines run with `cfg`.
+    pub(crate) fn with_config(seed: u64, cfg: EngineConfig) -> Sim {
         Sim {
             now: Duration::ZERO,
             nodes: BTreeMap::new(),
@@ -177,7 +182,7 @@ impl Sim {
             routed_seen: HashMap::new(),
             flood_seen: HashMap::new(),
             next_msg: 0,
-            cfg: EngineConfig::default(),
+            cfg,
             control_counts: BTreeMap::new(),
         }
     }
@@ -615,7 +620,7 @@ impl Sim {
 
     fn wrong_among(&self, ids: &[NodeId]) -> usize {
         let n = ids.len();
-        let half = (LEAF_SET / 2).min(n.saturating_sub(1));
+        let half = self.cfg.leaf_set.div_euclid(2).max(1).min(n.saturating_sub(1));
         let mut wrong = 0;
         for (i, id) in ids.iter().enumerate() {
             let mut truth: BTreeSet<NodeId> = BTreeSet::new();
@@ -743,8 +748,8 @@ pub(crate) struct Report {
 /// The whole scenario: `n` nodes join through random seeds, converge, route; churn (10 % crash,
 /// as many join) while routing; a group with members on 5 % of the nodes gets floods; a partition
 /// into halves, heal, re-converge, flood again.
-pub(crate) fn scenario(n: usize, seed: u64) -> Report {
-    let mut sim = Sim::new(seed);
+pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
+    let mut sim = Sim::with_config(seed, cfg);
     sim.add_node(None);
     // Joins: a node every 2 ms through a random existing node.
     for _ in 1..n {
@@ -876,7 +881,11 @@ pub(crate) fn scenario(n: usize, seed: u64) -> Report {
 }
 
 fn check(n: usize, seed: u64) -> Report {
-    let report = scenario(n, seed);
+    check_with(n, seed, EngineConfig::default())
+}
+
+fn check_with(n: usize, seed: u64, cfg: EngineConfig) -> Report {
+    let report = scenario(n, seed, cfg);
     eprintln!("overlay sim: {report:#?}");
     assert_eq!(report.routed_wrong, 0, "every key reaches its numerically closest node");
     assert!(
@@ -902,6 +911,18 @@ fn a_hundred_and_fifty_nodes_converge_route_survive_churn_and_heal() {
         "state stays below a full mesh: {}",
         report.state_max
     );
+}
+
+#[test]
+fn deep_trees_with_a_small_leaf_set_and_no_direct_delivery() {
+    // Few nodes, but routes of several hops and floods that must cross the trees.
+    let cfg = EngineConfig {
+        leaf_set: 4,
+        direct_max: 0,
+        ..EngineConfig::default()
+    };
+    let report = check_with(60, 0x5eed, cfg);
+    assert!(report.hops_max >= 2, "multi-hop routes: {report:?}");
 }
 
 #[test]

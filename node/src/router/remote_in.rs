@@ -27,6 +27,13 @@ impl Router {
     /// not the router's and are ignored here.
     pub fn remote_message(&self, remote: &Arc<RemotePeer>, msg: Wire) {
         let dest = || Destination::Remote(remote.clone());
+        if let Wire::Request { via, .. }
+        | Wire::Broadcast { via, .. }
+        | Wire::Publish { via, .. }
+        | Wire::TunInit { via, .. } = &msg
+        {
+            tracing::trace!(node = %remote.node, ?via, "traffic from another node");
+        }
         match msg {
             Wire::Request {
                 id,

@@ -44,6 +44,11 @@ impl NodeProc {
 
     /// [`NodeProc::start`], with the node's log (stderr) written to `log` if given.
     pub fn start_logged(args: &[&str], log_file: Option<&std::path::Path>) -> NodeProc {
+        NodeProc::start_with_env(args, log_file, &[])
+    }
+
+    /// [`NodeProc::start_logged`] with extra environment variables for the node.
+    pub fn start_with_env(args: &[&str], log_file: Option<&std::path::Path>, env: &[(&str, &str)]) -> NodeProc {
         assert_network_safe(args);
         let stderr = match log_file {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
@@ -53,6 +58,7 @@ impl NodeProc {
         let log = std::env::var("IRIS_TEST_LOG").unwrap_or_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
             .args(args)
+            .envs(env.iter().copied())
             .args(if log.is_empty() {
                 vec![]
             } else {

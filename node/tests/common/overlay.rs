@@ -76,11 +76,16 @@ impl TestNet {
 
     /// Starts the node on 127.0.0.`host`. Set IRIS_TEST_LOG_DIR to keep each node's log.
     pub fn start(&self, host: u8) -> NodeProc {
+        self.start_with_env(host, &[])
+    }
+
+    /// [`TestNet::start`] with extra environment variables (e.g. the overlay's test knobs).
+    pub fn start_with_env(&self, host: u8, env: &[(&str, &str)]) -> NodeProc {
         let args = self.args(host);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let log =
             std::env::var_os("IRIS_TEST_LOG_DIR").map(|d| PathBuf::from(d).join(format!("{}-{host}.log", self.name)));
-        NodeProc::start_logged(&args, log.as_deref())
+        NodeProc::start_with_env(&args, log.as_deref(), env)
     }
 }
 
