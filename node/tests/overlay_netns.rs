@@ -223,6 +223,76 @@ fn three_nodes_with_zero_configuration_form_one_network() {
     drop(nodes);
 }
 
+#[test]
+fn ipv6_nodes_discover_each_other_on_a_namespace_lan() {
+    // Defaults are IPv4 only; an IPv6 overlay names its addresses and range (unique local
+    // addresses that exist only on this LAN).
+    let lan = Lan::new("v6", 4, 3);
+    let net = format!("v6ns-{}", std::process::id());
+    let nodes: Vec<NodeProc> = lan
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| {
+            let mut args = zero_config_args(&net);
+            args.extend([
+                "--listen".into(),
+                format!("[{}]:7000", lan.ula(i)),
+                "--discover".into(),
+                format!("{}/120", lan.ula(0)),
+            ]);
+            ns.start_iris(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .collect();
+    let forwards: Vec<Forward> = lan
+        .hosts
+        .iter()
+        .zip(&nodes)
+        .map(|(ns, n)| Forward::new(ns, n.port))
+        .collect();
+    let members: Vec<Arc<Member>> = (0..3).map(|i| Member::new(&format!("m{i}"))).collect();
+    let services: Vec<_> = members
+        .iter()
+        .zip(&forwards)
+        .enumerate()
+        .map(|(i, (m, f))| {
+            iris_client::register(f.port, &format!("at-{i}"), m.clone(), ServiceLimits::default()).expect("register")
+        })
+        .collect();
+    let conns: Vec<Connection> = forwards
+        .iter()
+        .map(|f| iris_client::connect(f.port).expect("connect"))
+        .collect();
+    for (from, conn) in conns.iter().enumerate() {
+        for to in (0..3).filter(|&to| to != from) {
+            wait_until(
+                Duration::from_secs(20),
+                &format!("node {from} reaches node {to} over IPv6"),
+                || matches!(conn.request(&format!("at-{to}"), "probe", Duration::from_millis(500)), Ok(r) if r.starts_with(format!("m{to}:").as_bytes())),
+            );
+        }
+    }
+    let log = lan.hosts[2].log();
+    assert!(
+        log.contains(&format!("[{}]:7000", lan.ula(0))) || log.contains(&format!("[{}]:7000", lan.ula(1))),
+        "node 2 linked over IPv6:\n{log}"
+    );
+    // Requests: each answered once by the member it names.
+    for to in 0..3 {
+        let before = members[to].requests.load(Ordering::SeqCst);
+        for i in 0..10 {
+            let reply = conns[(to + 1) % 3]
+                .request(&format!("at-{to}"), format!("r{i}"), T)
+                .expect("reply");
+            assert_eq!(reply, format!("m{to}:r{i}").as_bytes());
+        }
+        assert_eq!(members[to].requests.load(Ordering::SeqCst) - before, 10);
+    }
+    drop(conns);
+    drop(services);
+    drop(nodes);
+}
+
 /// Runs `iris --net guard --rsa KEY --port 0 EXTRA` (optionally inside `ns`) with
 /// `IRIS_LOOPBACK_ONLY=value`; returns (exit code, stderr). Every refused case must fail while
 /// validating flags; if one did not, `--no-discover` and a listen address that exists on no

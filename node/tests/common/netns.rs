@@ -7,7 +7,7 @@
 
 use super::NodeProc;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -235,8 +235,9 @@ impl Drop for TestNs {
     }
 }
 
-/// `count` namespaces (`<tag>-0`, ...) whose `eth0` (10.231.`subnet`.(i+1)/24) is a veth into
-/// one bridge in a further namespace (`<tag>-br`): a private LAN nothing else is on.
+/// `count` namespaces (`<tag>-0`, ...) whose `eth0` (10.231.`subnet`.(i+1)/24 and
+/// fd31:231:`subnet`::(i+1)/64, plus its link-local address) is a veth into one bridge in a
+/// further namespace (`<tag>-br`): a private LAN nothing else is on.
 pub struct Lan {
     /// The node namespaces, in order. Dropped before the bridge.
     pub hosts: Vec<TestNs>,
@@ -276,6 +277,9 @@ impl Lan {
             bridge.ip(&["link", "set", &port, "up"]);
             let addr = Ipv4Addr::new(10, 231, subnet, i as u8 + 1);
             host.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
+            // nodad: usable at once (no duplicate address detection on a LAN built here).
+            let ula = Lan::ula_of(subnet, i);
+            host.ip(&["addr", "add", &format!("{ula}/64"), "dev", "eth0", "nodad"]);
             host.ip(&["link", "set", "eth0", "up"]);
             hosts.push(host);
         }
@@ -289,6 +293,15 @@ impl Lan {
     /// The IPv4 address of host `i`.
     pub fn addr(&self, i: usize) -> Ipv4Addr {
         Ipv4Addr::new(10, 231, self.subnet, i as u8 + 1)
+    }
+
+    /// The IPv6 unique local address of host `i`: fd31:231:`subnet`::`i+1`, in fd31:231:`subnet`::/64.
+    pub fn ula(&self, i: usize) -> Ipv6Addr {
+        Lan::ula_of(self.subnet, i)
+    }
+
+    fn ula_of(subnet: u8, i: usize) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd31, 0x231, u16::from(subnet), 0, 0, 0, 0, i as u16 + 1)
     }
 }
 
