@@ -56,7 +56,7 @@ pub struct RunArgs {
     /// attempts to every address of these ranges; confine it (tests: 127.0.0.0/24).
     #[arg(long, value_name = "CIDR")]
     pub discover: Vec<String>,
-    /// An explicit peer, HOST:PORT (repeatable).
+    /// An explicit peer, HOST:PORT, IPv6 as [ADDR]:PORT (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub seed: Vec<String>,
     /// A DNS name whose every A/AAAA record is a peer (e.g. a Kubernetes headless service).
