@@ -191,3 +191,19 @@ fn an_ipv6_discovery_range_is_accepted_and_probes_only_that_range() {
         assert_eq!(c.load(Ordering::SeqCst), 0, "an address outside ::1/128 was probed");
     }
 }
+
+#[test]
+fn ipv6_seeds_need_brackets() {
+    let mut args = base_args("v6-flags");
+    args.extend(["--listen".into(), "[::1]:0".into(), "--no-discover".into()]);
+    for bad in ["::1:7000", "::1", "[::1]"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_iris"))
+            .args(&args)
+            .args(["--seed", bad])
+            .output()
+            .expect("run iris");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("[ADDR]:PORT"), "{bad}: {stderr}");
+    }
+}
