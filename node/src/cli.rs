@@ -56,7 +56,7 @@ pub struct RunArgs {
     /// attempts to every address of these ranges; confine it (tests: 127.0.0.0/24).
     #[arg(long, value_name = "CIDR")]
     pub discover: Vec<String>,
-    /// An explicit peer, HOST:PORT (repeatable).
+    /// An explicit peer, HOST:PORT, IPv6 as [ADDR]:PORT (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     pub seed: Vec<String>,
     /// A DNS name whose every A/AAAA record is a peer (e.g. a Kubernetes headless service).
@@ -109,7 +109,7 @@ pub enum ConfigError {
     #[error("--discover: {0}")]
     Discover(#[from] CidrError),
     /// A `--seed` was not HOST:PORT.
-    #[error("--seed {0:?}: expected HOST:PORT")]
+    #[error("--seed {0:?}: expected HOST:PORT, with IPv6 addresses in brackets ([ADDR]:PORT)")]
     Seed(String),
     /// `--max-message` was too small to be useful.
     #[error("--max-message must be at least 1024 bytes, got {0}")]
@@ -117,38 +117,155 @@ pub enum ConfigError {
     /// `IRIS_LOOPBACK_ONLY` is set and an overlay address or range reaches beyond loopback.
     #[error("IRIS_LOOPBACK_ONLY is set, but {0} is not confined to loopback (pass --listen 127.0.0.X:PORT and --discover 127.0.0.0/24, or --no-discover with loopback --seed addresses)")]
     NotLoopback(String),
+    /// `IRIS_LOOPBACK_ONLY=netns:NAME` is set, an overlay setting reaches beyond loopback, and
+    /// this process could not prove it runs inside the test namespace NAME.
+    #[error("IRIS_LOOPBACK_ONLY={value} allows {what} only inside that network namespace, but {why}")]
+    NotInTestNamespace {
+        /// The variable's value.
+        value: String,
+        /// The first setting that reaches beyond loopback.
+        what: String,
+        /// Why the namespace was not proven.
+        why: String,
+    },
 }
 
-/// Set (to anything) in test and CI environments: the node then refuses to start an overlay that
-/// could send a packet beyond loopback, instead of trusting every test to pass the right flags.
+/// Set in test and CI environments: the node then refuses to start an overlay that could send a
+/// packet beyond loopback, instead of trusting every test to pass the right flags.
+///
+/// - unset or empty: no restriction;
+/// - `netns:NAME` ([`NETNS_PREFIX`]): non-loopback overlay settings (the defaults included) are
+///   allowed only if this process runs in the network namespace `/run/netns/NAME` (same
+///   `st_dev` and `st_ino`) and that is not the host's namespace (the one of PID 1); see
+///   [`prove_test_namespace`]. Otherwise as below;
+/// - anything else (`1`): every listen address, discovery range and seed must be loopback, and
+///   DNS seeds are refused.
 pub const LOOPBACK_ONLY_VAR: &str = "IRIS_LOOPBACK_ONLY";
 
-/// With [`LOOPBACK_ONLY_VAR`] set, checks that nothing in `overlay` reaches past loopback.
-fn check_loopback_only(overlay: &OverlayConfig) -> Result<(), ConfigError> {
-    if std::env::var_os(LOOPBACK_ONLY_VAR).is_none_or(|v| v.is_empty()) {
+/// The prefix of a [`LOOPBACK_ONLY_VAR`] value naming a test namespace.
+pub const NETNS_PREFIX: &str = "netns:";
+
+/// Where `ip netns` keeps named network namespaces.
+const NETNS_DIR: &str = "/run/netns";
+
+/// Applies [`LOOPBACK_ONLY_VAR`] (its value given as `value`) to `overlay`.
+fn check_confinement(overlay: &OverlayConfig, value: Option<&std::ffi::OsStr>) -> Result<(), ConfigError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(());
+    };
+    let Err(what) = first_beyond_loopback(overlay) else {
+        return Ok(());
+    };
+    match value.to_str().and_then(|v| v.strip_prefix(NETNS_PREFIX)) {
+        Some(name) => match prove_test_namespace(name) {
+            Ok(()) => Ok(()),
+            Err(why) => Err(ConfigError::NotInTestNamespace {
+                value: value.to_string_lossy().into_owned(),
+                what,
+                why,
+            }),
+        },
+        None => Err(ConfigError::NotLoopback(what)),
     }
+}
+
+/// `Err(the first setting)` if anything in `overlay` reaches past loopback.
+fn first_beyond_loopback(overlay: &OverlayConfig) -> Result<(), String> {
     for addr in &overlay.listen {
         if !addr.ip().is_loopback() {
-            return Err(ConfigError::NotLoopback(format!("listen address {addr}")));
+            return Err(format!("listen address {addr}"));
         }
     }
     for range in &overlay.discover {
+        // Both loopback sets (127.0.0.0/8, ::1) are contiguous: the ends decide.
         if !(range.nth(0).is_loopback() && range.nth(range.len().saturating_sub(1)).is_loopback()) {
-            return Err(ConfigError::NotLoopback(format!("discovery range {range}")));
+            return Err(format!("discovery range {range}"));
         }
     }
     for seed in &overlay.seeds {
-        let host = seed
-            .rsplit_once(':')
-            .map_or(seed.as_str(), |(h, _)| h)
-            .trim_matches(|c| c == '[' || c == ']');
-        if !host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
-            return Err(ConfigError::NotLoopback(format!("seed {seed}")));
+        let loopback =
+            split_seed(seed).is_some_and(|(host, _)| host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+        if !loopback {
+            return Err(format!("seed {seed}"));
         }
     }
     if let Some(name) = overlay.seed_dns.first() {
-        return Err(ConfigError::NotLoopback(format!("DNS seed {name}")));
+        return Err(format!("DNS seed {name}"));
+    }
+    Ok(())
+}
+
+/// `HOST:PORT` or `[IPV6]:PORT` as (host without brackets, port). A bare address, a missing port
+/// or an IPv6 address without brackets (`::1:7000`: is 7000 the port or part of the address?)
+/// gives `None`.
+fn split_seed(seed: &str) -> Option<(&str, u16)> {
+    let (host, port) = seed.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?;
+    let host = match host.strip_prefix('[') {
+        Some(rest) => {
+            let inner = rest.strip_suffix(']')?;
+            // A scoped address ([fe80::1%2]:PORT) is valid too, though never loopback.
+            if inner.parse::<std::net::Ipv6Addr>().is_err() && seed.parse::<SocketAddr>().is_err() {
+                return None;
+            }
+            inner
+        }
+        None if host.is_empty() || host.contains([':', '[', ']']) => return None,
+        None => host,
+    };
+    Some((host, port))
+}
+
+/// A `(st_dev, st_ino)` pair naming a namespace.
+type NsId = (u64, u64);
+
+fn ns_id(path: &str) -> std::io::Result<NsId> {
+    use std::os::unix::fs::MetadataExt;
+    // metadata() follows the /proc magic link to the namespace's nsfs inode.
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino()))
+}
+
+/// Proves that this process runs inside the network namespace `ip netns` created as `name`
+/// (`/run/netns/NAME`, compared by `st_dev` + `st_ino` with `/proc/self/ns/net`) and that this is
+/// not the host's namespace: not the one of PID 1 (`/proc/1/ns/net`). Some sandboxes protect PID
+/// 1 from inspection even from root; then the kernel thread kthreadd (PID 2, always in the
+/// initial namespace) stands in. Both are compared when readable; if neither is, nothing is
+/// proven. `Err` says why not.
+pub fn prove_test_namespace(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(format!("{name:?} is not a network namespace name"));
+    }
+    let named_path = format!("{NETNS_DIR}/{name}");
+    let named = ns_id(&named_path).map_err(|e| format!("there is no network namespace {named_path} ({e})"))?;
+    let own = ns_id("/proc/self/ns/net").map_err(|e| format!("cannot read /proc/self/ns/net ({e})"))?;
+    if own != named {
+        return Err(format!(
+            "this process does not run in the network namespace {named_path}"
+        ));
+    }
+    let mut references = Vec::new();
+    let mut unreadable = Vec::new();
+    match ns_id("/proc/1/ns/net") {
+        Ok(id) => references.push(("PID 1", id)),
+        Err(e) => unreadable.push(format!("/proc/1/ns/net: {e}")),
+    }
+    let kthreadd = std::fs::read_to_string("/proc/2/comm").is_ok_and(|comm| comm.trim_end() == "kthreadd");
+    if kthreadd {
+        match ns_id("/proc/2/ns/net") {
+            Ok(id) => references.push(("kthreadd (PID 2)", id)),
+            Err(e) => unreadable.push(format!("/proc/2/ns/net: {e}")),
+        }
+    }
+    if references.is_empty() {
+        return Err(format!(
+            "the host's network namespace cannot be read ({}), so {named_path} cannot be told apart from it",
+            unreadable.join("; ")
+        ));
+    }
+    if let Some((who, _)) = references.iter().find(|(_, id)| *id == own) {
+        return Err(format!(
+            "{named_path} is the network namespace of {who}, the host's, not one created for a test"
+        ));
     }
     Ok(())
 }
@@ -181,7 +298,7 @@ impl RunArgs {
             Identity::Dev { .. } => None,
             Identity::Network { .. } => {
                 let overlay = self.overlay_config()?;
-                check_loopback_only(&overlay)?;
+                check_confinement(&overlay, std::env::var_os(LOOPBACK_ONLY_VAR).as_deref())?;
                 Some(overlay)
             }
         };
@@ -229,7 +346,7 @@ impl RunArgs {
             }
         }
         for seed in &self.seed {
-            if seed.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            if split_seed(seed).is_none() {
                 return Err(ConfigError::Seed(seed.clone()));
             }
         }
@@ -253,4 +370,89 @@ fn parse_listen(value: &str) -> Option<SocketAddr> {
         .parse::<IpAddr>()
         .ok()
         .map(|ip| SocketAddr::new(ip, DEFAULT_OVERLAY_PORT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    fn overlay(listen: &[&str], discover: &[&str], seeds: &[&str]) -> OverlayConfig {
+        OverlayConfig {
+            listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
+            discover: discover.iter().map(|c| c.parse().unwrap()).collect(),
+            probe: !discover.is_empty(),
+            seeds: seeds.iter().map(|s| s.to_string()).collect(),
+            seed_dns: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn seeds_need_a_port_and_brackets_around_ipv6() {
+        assert_eq!(split_seed("127.0.0.2:7000"), Some(("127.0.0.2", 7000)));
+        assert_eq!(split_seed("[::1]:7000"), Some(("::1", 7000)));
+        assert_eq!(split_seed("node.example:7000"), Some(("node.example", 7000)));
+        assert_eq!(split_seed("[fe80::1%2]:7000"), Some(("fe80::1%2", 7000)));
+        for bad in [
+            "::1",
+            "::1:7000",
+            "fd00::5",
+            "[::1]",
+            "[::1:7000",
+            "[nonsense]:7000",
+            "127.0.0.2",
+            ":7000",
+            "host:port",
+            "host:70000",
+        ] {
+            assert_eq!(split_seed(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_only_covers_ipv6() {
+        let one = Some(OsStr::new("1"));
+        let ok = overlay(
+            &["[::1]:7000", "127.0.0.2:7000"],
+            &["::1/128", "127.0.0.0/24"],
+            &["[::1]:7001"],
+        );
+        assert!(check_confinement(&ok, one).is_ok());
+        for bad in [
+            overlay(&["[fd00::1]:7000"], &[], &[]),
+            overlay(&["[::]:7000"], &[], &[]),
+            overlay(&["[::ffff:10.0.0.1]:7000"], &[], &[]),
+            overlay(&["[::1]:7000"], &["::/127"], &[]),
+            overlay(&["[::1]:7000"], &["fd00::/120"], &[]),
+            overlay(&["[::1]:7000"], &[], &["[fd00::1]:7001"]),
+            overlay(&["[::1]:7000"], &[], &["localhost:7001"]),
+        ] {
+            let err = check_confinement(&bad, one).expect_err("must be refused");
+            assert!(matches!(err, ConfigError::NotLoopback(_)), "{err}");
+        }
+        // Unset or empty: no restriction.
+        let far = overlay(&["10.0.0.1:7000"], &["10.0.0.0/24"], &[]);
+        assert!(check_confinement(&far, None).is_ok());
+        assert!(check_confinement(&far, Some(OsStr::new(""))).is_ok());
+    }
+
+    #[test]
+    fn a_test_namespace_must_be_proven() {
+        let far = overlay(&["10.0.0.1:7000"], &["10.0.0.0/24"], &[]);
+        for value in ["netns:", "netns:..", "netns:a/b", "netns:iris-no-such-namespace-ever"] {
+            let err = check_confinement(&far, Some(OsStr::new(value))).expect_err(value);
+            assert!(matches!(err, ConfigError::NotInTestNamespace { .. }), "{value}: {err}");
+            assert!(err.to_string().contains(value), "{err}");
+        }
+        // A value naming no namespace at all is the plain loopback rule.
+        let err = check_confinement(&far, Some(OsStr::new("netns"))).expect_err("netns");
+        assert!(matches!(err, ConfigError::NotLoopback(_)), "{err}");
+        // Loopback settings need no proof.
+        let near = overlay(&["127.0.0.2:7000"], &["127.0.0.0/24"], &[]);
+        assert!(check_confinement(&near, Some(OsStr::new("netns:iris-no-such-namespace-ever"))).is_ok());
+        // The unit tests run in the host's namespace: no name can prove otherwise.
+        assert!(prove_test_namespace("iris-no-such-namespace-ever")
+            .unwrap_err()
+            .contains("no network namespace"));
+    }
 }

@@ -7,6 +7,7 @@
 //! ([`BOOT_RATE`] attempts/s) so a new node joins at once; later sweeps are slow
 //! ([`STEADY_RATE`]) and only look for nodes not linked yet, which also heals partitions.
 
+use super::cidr::Cidr;
 use super::membership::Inner;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,15 +22,20 @@ pub const SWEEP_PAUSE: Duration = Duration::from_secs(3);
 
 /// Every address discovery probes, this node's own excluded.
 pub(crate) fn targets(inner: &Inner) -> Vec<SocketAddr> {
-    let mut ports: Vec<u16> = inner.listen.iter().map(|a| a.port()).collect();
+    probe_targets(&inner.config.discover, &inner.listen)
+}
+
+/// Every host of `ranges` on every port of `listen`, minus `listen` itself.
+pub(crate) fn probe_targets(ranges: &[Cidr], listen: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut ports: Vec<u16> = listen.iter().map(|a| a.port()).collect();
     ports.sort_unstable();
     ports.dedup();
     let mut out = Vec::new();
-    for range in &inner.config.discover {
+    for range in ranges {
         for host in range.hosts() {
             for &port in &ports {
                 let addr = SocketAddr::new(host, port);
-                if !inner.listen.contains(&addr) {
+                if !listen.contains(&addr) {
                     out.push(addr);
                 }
             }
@@ -63,6 +69,7 @@ async fn seed_addrs(inner: &Inner) -> Vec<SocketAddr> {
         }
     }
     let mut ports: Vec<u16> = inner.listen.iter().map(|a| a.port()).collect();
+    ports.sort_unstable();
     ports.dedup();
     for name in &inner.config.seed_dns {
         for &port in &ports {
@@ -91,5 +98,38 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         sweep(&inner, &ranges, rate).await;
         rate = STEADY_RATE;
         tokio::time::sleep(SWEEP_PAUSE).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn ipv6_ranges_probe_exactly_their_addresses_on_the_listen_ports() {
+        let one: Vec<Cidr> = vec!["::1/128".parse().unwrap()];
+        // Listening on [::1]:7000 only: the one address of the range is this node.
+        assert!(probe_targets(&one, &addrs(&["[::1]:7000"])).is_empty());
+        // A second listen port: [::1] on that port, nothing outside ::1.
+        assert_eq!(
+            probe_targets(&one, &addrs(&["[::1]:7000", "127.0.0.2:7001"])),
+            addrs(&["[::1]:7001"])
+        );
+        // A /126 holds 4 addresses and, unlike IPv4, has no network/broadcast address to skip.
+        let four: Vec<Cidr> = vec!["fd00::4/126".parse().unwrap()];
+        assert_eq!(
+            probe_targets(&four, &addrs(&["[fd00::5]:7000"])),
+            addrs(&["[fd00::4]:7000", "[fd00::6]:7000", "[fd00::7]:7000"])
+        );
+        // IPv4 skips both ends.
+        let v4: Vec<Cidr> = vec!["127.0.0.0/30".parse().unwrap()];
+        assert_eq!(
+            probe_targets(&v4, &addrs(&["127.0.0.1:7000"])),
+            addrs(&["127.0.0.2:7000"])
+        );
     }
 }

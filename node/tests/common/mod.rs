@@ -1,6 +1,7 @@
 //! Shared helpers: start the real `iris` binary and speak raw relay v1 to it over loopback TCP.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod overlay;
 
 use bytes::{Bytes, BytesMut};
@@ -50,25 +51,32 @@ impl NodeProc {
     /// [`NodeProc::start_logged`] with extra environment variables for the node.
     pub fn start_with_env(args: &[&str], log_file: Option<&std::path::Path>, env: &[(&str, &str)]) -> NodeProc {
         assert_network_safe(args);
+        let log = std::env::var("IRIS_TEST_LOG").unwrap_or_default();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_iris"));
+        command.args(args).envs(env.iter().copied()).args(if log.is_empty() {
+            vec![]
+        } else {
+            vec!["--log", log.as_str()]
+        });
+        NodeProc::spawn(command, log_file)
+    }
+
+    /// Runs `command` (an `iris` node, perhaps behind a wrapper that execs it, such as
+    /// `ip netns exec`) and waits for its boot line. The caller vouches that the command is
+    /// network safe. The log (stderr) goes to `log_file` if given and is quoted if the node
+    /// fails to boot.
+    pub fn spawn(mut command: Command, log_file: Option<&std::path::Path>) -> NodeProc {
         let stderr = match log_file {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
             None if std::env::var_os("IRIS_TEST_LOG").is_some() => Stdio::inherit(),
             None => Stdio::null(),
         };
-        let log = std::env::var("IRIS_TEST_LOG").unwrap_or_default();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_iris"))
-            .args(args)
-            .envs(env.iter().copied())
-            .args(if log.is_empty() {
-                vec![]
-            } else {
-                vec!["--log", log.as_str()]
-            })
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .expect("spawn iris");
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read boot line");
@@ -78,7 +86,11 @@ impl NodeProc {
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| {
                 let _ = child.kill();
-                panic!("unexpected boot line {line:?}")
+                let _ = child.wait();
+                let log = log_file
+                    .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                    .unwrap_or_default();
+                panic!("unexpected boot line {line:?} from {command:?}; log:\n{log}")
             });
         NodeProc {
             child,
