@@ -306,6 +306,14 @@ impl Engine {
         if self.pastry.add(node) {
             self.leaf_dirty = true;
         }
+        // A link that replaced another to the same node may have lost messages in flight: tell a
+        // tree neighbour everything again.
+        for g in self.groups.values_mut() {
+            if g.tree.parent == Some(node) {
+                g.tree.sent_up = None;
+            }
+            g.tree.sent_down.remove(&node);
+        }
         self.reroute_all();
     }
 
