@@ -632,6 +632,7 @@ async fn ticker(inner: Arc<Inner>) {
         since_use += ENGINE_TICK;
         if since_use >= Duration::from_secs(1) {
             since_use = Duration::ZERO;
+            inner.router.age_floods();
             let used: Vec<Group> = inner
                 .router
                 .take_used_clusters()

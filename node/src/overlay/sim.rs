@@ -926,6 +926,53 @@ fn deep_trees_with_a_small_leaf_set_and_no_direct_delivery() {
 }
 
 #[test]
+fn members_coming_and_going_leave_no_tree_state_behind() {
+    let cfg = EngineConfig {
+        leaf_set: 4,
+        direct_max: 2,
+        ..EngineConfig::default()
+    };
+    let mut sim = Sim::with_config(11, cfg);
+    sim.add_node(None);
+    for _ in 1..40 {
+        let ids = sim.ids();
+        let s = ids[sim.rng.below(ids.len())];
+        sim.add_node(Some(s));
+        sim.run_for(Duration::from_millis(2));
+    }
+    sim.converge(Duration::from_secs(30)).expect("converges");
+    let ids = sim.ids();
+    let groups: Vec<Group> = (0..8).map(|i| Group::topic(format!("t{i}"))).collect();
+    for round in 0..30 {
+        for (i, g) in groups.iter().enumerate() {
+            let n = ids[(round * 7 + i * 13) % ids.len()];
+            sim.set_member(n, g, round % 3 != 2);
+        }
+        sim.run_for(Duration::from_millis(30));
+    }
+    sim.run_for(Duration::from_secs(1));
+    // Everything still subscribed is reachable exactly once...
+    for g in &groups {
+        let expect = sim.members(g);
+        let id = sim.publish(ids[3], g);
+        sim.run_for(Duration::from_millis(200));
+        assert_eq!(sim.flood_receivers(id), expect, "{g:?}");
+    }
+    // ...and once every member left, no node holds any tree state or view.
+    for g in &groups {
+        for n in sim.members(g) {
+            sim.set_member(n, g, false);
+        }
+    }
+    sim.run_for(Duration::from_secs(1));
+    for n in sim.ids() {
+        let node = &sim.nodes[&n];
+        assert_eq!(node.engine.groups().count(), 0, "tree state left on {n}");
+        assert!(node.views.is_empty(), "views left on {n}");
+    }
+}
+
+#[test]
 fn a_small_network_is_a_full_mesh_with_one_hop() {
     let mut sim = Sim::new(7);
     let first = sim.add_node(None);

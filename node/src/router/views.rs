@@ -112,6 +112,11 @@ impl Router {
         let _ = self.overlay.set(hooks);
     }
 
+    /// Forgets flood origins not heard of for a minute (call once a second).
+    pub fn age_floods(&self) {
+        crate::util::lock(&self.dedup).age(60);
+    }
+
     pub(super) fn hooks(&self) -> Option<&Arc<dyn OverlayHooks>> {
         self.overlay.get()
     }
