@@ -121,7 +121,13 @@ fn loopback_only_mode_refuses_an_overlay_that_could_leave_loopback() {
     for refused in [
         &[][..], // defaults: the host's real interfaces
         &["--listen", "127.0.0.2:0", "--discover", "10.0.0.0/24"][..],
-        &["--listen", "127.0.0.2:0", "--no-discover", "--seed", "198.51.100.1:55556"][..],
+        &[
+            "--listen",
+            "127.0.0.2:0",
+            "--no-discover",
+            "--seed",
+            "198.51.100.1:55556",
+        ][..],
         &[
             "--listen",
             "127.0.0.2:0",

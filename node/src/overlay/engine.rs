@@ -56,11 +56,14 @@ impl Default for EngineConfig {
 /// Overlay control messages (the wire encodings are in `wire.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
-    /// The sender's Pastry state: the nodes it holds and where they listen. With `reply`, the
-    /// receiver answers with its own (repair after a loss).
+    /// The sender's Pastry state: the nodes it holds (linked, so alive) and where they listen,
+    /// plus a sample of other nodes it heard of. With `reply`, the receiver answers with its own
+    /// (repair after a loss).
     State {
-        /// Nodes and their listen addresses.
+        /// Nodes of the sender's state and their listen addresses.
         entries: Vec<(NodeId, Vec<SocketAddr>)>,
+        /// Other nodes the sender heard of (not vouched for: they may be gone).
+        sample: Vec<(NodeId, Vec<SocketAddr>)>,
         /// Ask for the receiver's state in return.
         reply: bool,
     },
@@ -252,24 +255,25 @@ impl Engine {
     /// table (each slot takes the best candidate its holder knows of; see `Pastry::add`).
     fn state_for(&mut self, to: NodeId, reply: bool) -> Control {
         let known = self.pastry.known();
-        let mut entries: Vec<(NodeId, Vec<SocketAddr>)> = known
+        let entries: Vec<(NodeId, Vec<SocketAddr>)> = known
             .iter()
             .filter(|&&n| n != to)
             .filter_map(|n| self.book.get(n).map(|k| (*n, k.addrs.clone())))
             .collect();
+        let mut sample: Vec<(NodeId, Vec<SocketAddr>)> = Vec::new();
         if self.book.len() > known.len() + 1 {
             // Random points on the ring, each taking the next node of the book after it.
             for _ in 0..GOSSIP_SAMPLE {
                 let point = NodeId(u128::from(self.random()) << 64 | u128::from(self.random()));
                 let pick = self.book.range(point..).next().or_else(|| self.book.iter().next());
                 if let Some((n, k)) = pick {
-                    if *n != to && known.binary_search(n).is_err() && !entries.iter().any(|(e, _)| e == n) {
-                        entries.push((*n, k.addrs.clone()));
+                    if *n != to && known.binary_search(n).is_err() && !sample.iter().any(|(e, _)| e == n) {
+                        sample.push((*n, k.addrs.clone()));
                     }
                 }
             }
         }
-        Control::State { entries, reply }
+        Control::State { entries, sample, reply }
     }
 
     /// xorshift64*: deterministic per node, so simulations replay exactly.
@@ -388,11 +392,14 @@ impl Engine {
             return;
         }
         match msg {
-            Control::State { entries, reply } => {
+            Control::State { entries, sample, reply } => {
                 // Nodes that would improve this state get dialled; simulating the additions in
-                // order keeps one candidate per slot. Most messages bring nothing new.
+                // order keeps one candidate per slot. Most messages bring nothing new. Only the
+                // sender's own state vouches that a node is alive (refreshes it); a sampled node
+                // is recorded when new, so the dead are forgotten even while others mention them.
+                let vouched = entries.len();
                 let mut tentative: Option<Pastry> = None;
-                for (node, addrs) in entries {
+                for (i, (node, addrs)) in entries.into_iter().chain(sample).enumerate() {
                     if node == self.me || addrs.is_empty() {
                         continue;
                     }
@@ -404,12 +411,13 @@ impl Engine {
                         }
                     }
                     match self.book.get_mut(&node) {
-                        Some(k) => {
+                        Some(k) if i < vouched => {
                             k.seen = now;
                             if k.addrs != addrs {
                                 k.addrs = addrs;
                             }
                         }
+                        Some(_) => {}
                         None => {
                             self.book.insert(node, Known { addrs, seen: now });
                         }
@@ -736,6 +744,7 @@ mod tests {
             NodeId(2),
             Control::State {
                 entries: vec![(NodeId(3), addr(3)), (NodeId(1), addr(1))],
+                sample: vec![],
                 reply: true,
             },
             Duration::ZERO,

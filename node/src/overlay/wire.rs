@@ -289,13 +289,15 @@ fn put_agg(b: &mut BytesMut, agg: &Agg) {
 
 fn put_control(b: &mut BytesMut, c: &Control) {
     match c {
-        Control::State { entries, reply } => {
+        Control::State { entries, sample, reply } => {
             b.extend_from_slice(&[op::STATE, u8::from(*reply)]);
-            let entries = &entries[..entries.len().min(MAX_STATE_ENTRIES)];
-            put_varint(b, entries.len() as u64);
-            for (node, addrs) in entries {
-                put_id(b, *node);
-                put_addrs(b, &addrs[..addrs.len().min(MAX_NODE_ADDRS)]);
+            for list in [entries, sample] {
+                let list = &list[..list.len().min(MAX_STATE_ENTRIES)];
+                put_varint(b, list.len() as u64);
+                for (node, addrs) in list {
+                    put_id(b, *node);
+                    put_addrs(b, &addrs[..addrs.len().min(MAX_NODE_ADDRS)]);
+                }
             }
         }
         Control::Need(need) => b.extend_from_slice(&[op::NEED, u8::from(*need)]),
@@ -661,6 +663,18 @@ impl Reader {
         Ok(addrs)
     }
 
+    fn node_list(&mut self) -> Result<Vec<(NodeId, Vec<SocketAddr>)>, WireError> {
+        let n = self.varint()?;
+        if n > MAX_STATE_ENTRIES as u64 {
+            return Err(WireError::Field("too many state entries"));
+        }
+        let mut out = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            out.push((self.id()?, self.node_addrs()?));
+        }
+        Ok(out)
+    }
+
     fn agg(&mut self) -> Result<Agg, WireError> {
         let members = self.u32()?;
         let spare = self.u32()?;
@@ -695,15 +709,9 @@ impl Reader {
             op::BYE => Wire::Bye,
             op::STATE => {
                 let reply = self.bool()?;
-                let n = self.varint()?;
-                if n > MAX_STATE_ENTRIES as u64 {
-                    return Err(WireError::Field("too many state entries"));
-                }
-                let mut entries = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    entries.push((self.id()?, self.node_addrs()?));
-                }
-                Wire::Control(Control::State { entries, reply })
+                let entries = self.node_list()?;
+                let sample = self.node_list()?;
+                Wire::Control(Control::State { entries, sample, reply })
             }
             op::NEED => Wire::Control(Control::Need(self.bool()?)),
             op::JOIN => Wire::Control(Control::Join {
@@ -801,6 +809,7 @@ mod tests {
             Wire::Bye,
             Wire::Control(Control::State {
                 entries: vec![(NodeId(1), vec!["10.1.2.3:4".parse().unwrap()]), (NodeId(2), vec![])],
+                sample: vec![(NodeId(9), vec!["[fd00::1]:7".parse().unwrap()])],
                 reply: true,
             }),
             Wire::Control(Control::Need(false)),
