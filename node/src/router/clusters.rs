@@ -175,7 +175,17 @@ impl Router {
         if matches!(arrival, Arrival::Client) {
             self.note_cluster_use(cluster);
         }
-        let (members, view) = self.cluster(cluster).unwrap_or_default();
+        let (members, view) = {
+            let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
+            match clusters.get(cluster) {
+                // The single-node case, decided under one read lock (the hot path).
+                Some(c) if c.remote.is_none() && !c.members.is_empty() => {
+                    return scan(&c.members, c.cursor.fetch_add(1, Ordering::Relaxed));
+                }
+                Some(c) => (c.members.clone(), c.remote.clone()),
+                None => Default::default(),
+            }
+        };
         let remote = self.remote_candidates(view.as_deref(), arrival);
         let Some(remote) = remote else {
             // Outside the tree (or no overlay).
@@ -210,35 +220,15 @@ impl Router {
         }
     }
 
-    /// The single-node rule over local members (see [`Router::choose`]).
+    /// [`scan`] with the cluster's cursor.
     fn scan(&self, cluster: &ByteStr, members: &[Destination]) -> Choice {
-        let n = members.len();
-        if n == 0 {
-            return Choice::None;
-        }
-        let start = {
+        let turn = {
             let clusters = self.clusters.read().unwrap_or_else(PoisonError::into_inner);
             clusters
                 .get(cluster)
                 .map_or(0, |c| c.cursor.fetch_add(1, Ordering::Relaxed))
-                % n
         };
-        // Lower is better: (behind on output, outstanding requests).
-        let rank = |m: &Destination| (!m.has_room(), m.load());
-        let mut best = &members[start];
-        let mut best_rank = rank(best);
-        for i in 1..n {
-            if best_rank == (false, 0) {
-                break;
-            }
-            let candidate = &members[(start + i) % n];
-            let candidate_rank = rank(candidate);
-            if candidate_rank < best_rank {
-                best = candidate;
-                best_rank = candidate_rank;
-            }
-        }
-        Choice::Local(best.clone())
+        scan(members, turn)
     }
 
     /// Sends `message` to every member of `cluster`, the sender too if it is one. Best effort.
@@ -279,4 +269,29 @@ impl Router {
                     .unwrap_or(0)
         })
     }
+}
+
+/// The single-node rule over local members (see [`Router::choose`]); `turn` rotates the start.
+fn scan(members: &[Destination], turn: usize) -> Choice {
+    let n = members.len();
+    if n == 0 {
+        return Choice::None;
+    }
+    let start = turn % n;
+    // Lower is better: (behind on output, outstanding requests).
+    let rank = |m: &Destination| (!m.has_room(), m.load());
+    let mut best = &members[start];
+    let mut best_rank = rank(best);
+    for i in 1..n {
+        if best_rank == (false, 0) {
+            break;
+        }
+        let candidate = &members[(start + i) % n];
+        let candidate_rank = rank(candidate);
+        if candidate_rank < best_rank {
+            best = candidate;
+            best_rank = candidate_rank;
+        }
+    }
+    Choice::Local(best.clone())
 }
