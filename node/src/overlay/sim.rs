@@ -141,6 +141,7 @@ pub(crate) struct Sim {
     cfg: EngineConfig,
     /// Control messages delivered, by kind.
     pub control_counts: BTreeMap<&'static str, u64>,
+    ids_cache: std::cell::RefCell<Option<Vec<NodeId>>>,
 }
 
 fn control_kind(c: &Control) -> &'static str {
@@ -184,6 +185,7 @@ impl Sim {
             next_msg: 0,
             cfg,
             control_counts: BTreeMap::new(),
+            ids_cache: std::cell::RefCell::new(None),
         }
     }
 
@@ -195,9 +197,16 @@ impl Sim {
         self.queue.push(Reverse((when, self.seq, id)));
     }
 
-    /// Live node ids.
+    /// Live node ids, sorted (cached between joins and crashes).
     pub(crate) fn ids(&self) -> Vec<NodeId> {
-        self.nodes.keys().copied().collect()
+        self.live().to_vec()
+    }
+
+    fn live(&self) -> std::cell::Ref<'_, Vec<NodeId>> {
+        if self.ids_cache.borrow().is_none() {
+            *self.ids_cache.borrow_mut() = Some(self.nodes.keys().copied().collect());
+        }
+        std::cell::Ref::map(self.ids_cache.borrow(), |c| c.as_ref().expect("filled"))
     }
 
     /// Adds a node; it dials `seed` (if any) like a node started with `--seed`.
@@ -208,6 +217,7 @@ impl Sim {
         self.addr_of.insert(addr, id);
         self.addr_by_node.insert(id, addr);
         let engine = Engine::new(id, vec![addr], self.cfg.clone());
+        *self.ids_cache.borrow_mut() = None;
         self.nodes.insert(
             id,
             SimNode {
@@ -239,8 +249,14 @@ impl Sim {
 
     /// Kills a node without a goodbye: its peers notice after the heartbeat timeout.
     pub(crate) fn crash(&mut self, n: NodeId) {
-        self.nodes.remove(&n);
-        let gone: Vec<(NodeId, NodeId)> = self.links.keys().filter(|(a, b)| *a == n || *b == n).copied().collect();
+        let Some(node) = self.nodes.remove(&n) else { return };
+        *self.ids_cache.borrow_mut() = None;
+        let gone: Vec<(NodeId, NodeId)> = node
+            .engine
+            .linked()
+            .map(|o| pair(n, o))
+            .filter(|p| self.links.contains_key(p))
+            .collect();
         for (a, b) in gone {
             self.links.remove(&(a, b));
             let other = if a == n { b } else { a };
@@ -347,8 +363,9 @@ impl Sim {
                 self.pump(n);
                 // Discovery: now and then a node finds one it does not know.
                 if self.rng.below((PROBE.as_millis() / TICK.as_millis()) as usize) == 0 {
-                    let ids = self.ids();
-                    let other = ids[self.rng.below(ids.len())];
+                    let count = self.live().len();
+                    let pick = self.rng.below(count);
+                    let other = self.live()[pick];
                     if !self.nodes[&n].engine.knows(other) {
                         self.dial(n, other);
                     }
@@ -408,7 +425,7 @@ impl Sim {
     /// The live node responsible for `key`.
     pub(crate) fn owner(&self, key: NodeId) -> NodeId {
         // Nodes are sorted: the owner is a ring neighbour of the key's position.
-        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let ids = self.live();
         let pos = ids.partition_point(|n| n.0 < key.0);
         let cands = [ids[pos % ids.len()], ids[(pos + ids.len() - 1) % ids.len()]];
         let mut best = cands[0];
