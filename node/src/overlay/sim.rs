@@ -142,6 +142,8 @@ pub(crate) struct Sim {
     /// Control messages delivered, by kind.
     pub control_counts: BTreeMap<&'static str, u64>,
     ids_cache: std::cell::RefCell<Option<Vec<NodeId>>>,
+    /// Dials the engines asked for.
+    pub dials: u64,
 }
 
 fn control_kind(c: &Control) -> &'static str {
@@ -186,6 +188,7 @@ impl Sim {
             cfg,
             control_counts: BTreeMap::new(),
             ids_cache: std::cell::RefCell::new(None),
+            dials: 0,
         }
     }
 
@@ -311,6 +314,7 @@ impl Sim {
                     }
                 }
                 Output::Dial(to, addrs) => {
+                    self.dials += 1;
                     if let Some(&target) = addrs.first().and_then(|a| self.addr_of.get(a)) {
                         debug_assert_eq!(target, to);
                         self.dial(n, target);
@@ -739,6 +743,7 @@ pub(crate) fn hop_bound(n: usize) -> u32 {
 pub(crate) struct Report {
     nodes: usize,
     join_convergence: Duration,
+    dials_per_join: f64,
     hops_max: u32,
     hops_mean: f64,
     hop_bound: u32,
@@ -778,6 +783,7 @@ pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
     let join_convergence = sim
         .converge(Duration::from_secs(120))
         .expect("leaf sets converge after the joins");
+    let dials_per_join = sim.dials as f64 / n as f64;
     let batch = sim.route_batch(2000);
     // Links nobody needs (made while joining) close after their grace.
     sim.run_for(Duration::from_secs(10));
@@ -873,6 +879,7 @@ pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
     Report {
         nodes: sim.nodes.len(),
         join_convergence,
+        dials_per_join,
         hops_max: batch.hops_max,
         hops_mean: batch.hops_sum as f64 / batch.routed.max(1) as f64,
         hop_bound: hop_bound(n),
