@@ -30,6 +30,9 @@ pub const MAX_PLAINTEXT: usize = MAX_NOISE_MESSAGE - 16;
 pub const WRITE_FRAMES: usize = 8;
 /// The reader's buffer: this many largest messages with their length prefixes.
 const READ_BUFFER: usize = 8 * (2 + MAX_NOISE_MESSAGE);
+/// Plaintext octets the reader delivers before it lets the runtime's other tasks run (see
+/// [`LinkReader::recv`]).
+const YIELD_AFTER: usize = 8 * MAX_PLAINTEXT;
 
 /// Reads one length-prefixed message of at most `max` octets (the handshake: reads exactly that
 /// message and nothing after it).
@@ -63,6 +66,8 @@ pub struct LinkReader {
     inbox: Vec<u8>,
     start: usize,
     end: usize,
+    /// Plaintext octets delivered since the reader last yielded.
+    since_yield: usize,
 }
 
 impl LinkReader {
@@ -74,6 +79,7 @@ impl LinkReader {
             inbox: Vec::new(),
             start: 0,
             end: 0,
+            since_yield: 0,
         }
     }
 
@@ -83,9 +89,21 @@ impl LinkReader {
     /// An error (the socket failed or closed, or a message did not authenticate: tampered,
     /// replayed, reordered, foreign) ends the link. Plaintext of the messages before a bad one is
     /// returned first; the bad one fails the next call. Cancel-safe: nothing read is lost.
+    ///
+    /// After every [`YIELD_AFTER`] octets delivered, the next call first yields to the runtime.
+    /// Handling bulk data queues replies and credit on this node's links and outboxes and wakes
+    /// their writer tasks, which the runtime then runs on this thread only once this task yields;
+    /// with a socket that always has more to read, that would be after tokio's budget (megaoctets
+    /// later), so the other node's credit would come back in bursts and its sender would stall.
     pub async fn recv(&mut self, out: &mut BytesMut) -> Result<(), LinkError> {
+        if self.since_yield >= YIELD_AFTER {
+            self.since_yield = 0;
+            tokio::task::yield_now().await;
+        }
+        let before = out.len();
         loop {
             if self.open_buffered(out)? {
+                self.since_yield += out.len() - before;
                 return Ok(());
             }
             self.fill().await?;
