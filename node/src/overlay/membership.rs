@@ -380,6 +380,8 @@ impl Inner {
                 Ok(Err(e)) => return Err(e.to_string()),
                 Ok(Ok(())) => {}
             }
+            // Frames this batch routes to local clients are written when it ends, by this task.
+            let batch = crate::relay::outbox::Batch::start();
             loop {
                 match Wire::decode(&mut plain, &self.limits) {
                     Ok(Some(msg)) => {
@@ -391,6 +393,7 @@ impl Inner {
                     Err(e) => return Err(format!("undecodable message: {e}")),
                 }
             }
+            drop(batch);
         }
     }
 
