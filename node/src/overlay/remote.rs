@@ -25,8 +25,10 @@ pub const LINK_HIGH_WATER: usize = 16 * 1024 * 1024;
 /// stopped reading while must-deliver traffic (replies, tunnel frames, announcements) piled up.
 pub const LINK_HARD_LIMIT: usize = 256 * 1024 * 1024;
 
-/// A drained buffer larger than this is freed instead of reused (see [`RemotePeer::next_batch`]).
-const RETAINED_BUFFER: usize = 8 * 1024 * 1024;
+/// A drained buffer larger than this is freed instead of reused (see [`RemotePeer::next_batch`]):
+/// a link that carried a burst keeps at most two buffers of this size. A tunnel's 4 MiB window
+/// per hop makes batches of up to about this size at full speed.
+const RETAINED_BUFFER: usize = 4 * 1024 * 1024;
 
 /// Identifies one link (unique for the node's lifetime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
