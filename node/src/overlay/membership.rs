@@ -390,6 +390,8 @@ impl Inner {
                 Ok(Err(e)) => return Err(e.to_string()),
                 Ok(Ok(())) => {}
             }
+            // Frames this batch routes to local clients are written when it ends, by this task.
+            let batch = crate::relay::outbox::Batch::start();
             loop {
                 match Wire::decode(&mut plain, &self.limits) {
                     Ok(Some(msg)) => {
@@ -401,6 +403,7 @@ impl Inner {
                     Err(e) => return Err(format!("undecodable message: {e}")),
                 }
             }
+            drop(batch);
         }
     }
 
@@ -537,12 +540,14 @@ impl Inner {
 async fn write_loop(peer: Arc<RemotePeer>, mut writer: LinkWriter) {
     let mut heartbeat = BytesMut::new();
     Wire::Heartbeat.encode(&mut heartbeat);
+    let mut batch = BytesMut::new();
     loop {
-        let result = match peer.next_batch(HEARTBEAT_INTERVAL).await {
-            Some(Some(batch)) => writer.send(&batch).await,
-            Some(None) => writer.send(&heartbeat).await,
+        let result = match peer.next_batch(HEARTBEAT_INTERVAL, &mut batch).await {
+            Some(true) => writer.send(&batch).await,
+            Some(false) => writer.send(&heartbeat).await,
             None => break,
         };
+        batch.clear();
         if let Err(e) = result {
             debug!(node = %peer.node, link = peer.link.0, error = %e, "link write failed");
             peer.close();

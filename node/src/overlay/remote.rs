@@ -24,6 +24,11 @@ pub const LINK_HIGH_WATER: usize = 16 * 1024 * 1024;
 /// stopped reading while must-deliver traffic (replies, tunnel frames, announcements) piled up.
 pub const LINK_HARD_LIMIT: usize = 256 * 1024 * 1024;
 
+/// A drained buffer larger than this is freed instead of reused (see [`RemotePeer::next_batch`]):
+/// a link that carried a burst keeps at most two buffers of this size. A tunnel's 4 MiB window
+/// per hop makes batches of up to about this size at full speed.
+const RETAINED_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Identifies one link (unique for the node's lifetime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkId(pub u64);
@@ -165,14 +170,26 @@ impl RemotePeer {
         self.send_wire(&msg);
     }
 
-    /// Takes everything queued (the writer's side); `None` once closed and drained.
-    pub async fn next_batch(&self, idle: std::time::Duration) -> Option<Option<BytesMut>> {
+    /// Moves everything queued into `batch` (the writer's side): `Some(true)` with data,
+    /// `Some(false)` after `idle` without any (the caller sends a heartbeat), `None` once closed
+    /// and drained.
+    ///
+    /// `batch` must be empty (the writer clears it once written). The two buffers trade places, so
+    /// the writer's previous batch, its memory already allocated and touched, takes what is
+    /// queued next: at a steady rate neither side allocates or grows a buffer.
+    pub async fn next_batch(&self, idle: std::time::Duration, batch: &mut BytesMut) -> Option<bool> {
+        debug_assert!(batch.is_empty());
         loop {
             let notified = self.ready.notified();
             {
                 let mut out = lock(&self.out);
                 if !out.buf.is_empty() {
-                    return Some(Some(out.buf.split()));
+                    if batch.capacity() > RETAINED_BUFFER {
+                        // After a burst: let the large buffer go.
+                        *batch = BytesMut::new();
+                    }
+                    std::mem::swap(&mut out.buf, batch);
+                    return Some(true);
                 }
                 if out.closed {
                     return None;
@@ -180,7 +197,7 @@ impl RemotePeer {
             }
             // Idle: the caller sends a heartbeat.
             if tokio::time::timeout(idle, notified).await.is_err() {
-                return Some(None);
+                return Some(false);
             }
         }
     }
@@ -261,5 +278,53 @@ impl RemotePeer {
             || !lock(&self.requests).is_empty()
             || !lock(&self.builds).is_empty()
             || !lock(&self.tunnels).is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn decode_all(buf: &mut BytesMut) -> Vec<Wire> {
+        let limits = crate::overlay::wire::WireLimits { max_body: 1 << 20 };
+        std::iter::from_fn(|| Wire::decode(buf, &limits).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_writer_gets_everything_in_order_then_idles_then_ends() {
+        let peer = RemotePeer::new(LinkId(1), NodeId(7));
+        let mut batch = BytesMut::new();
+        for round in 0..3u64 {
+            peer.send_wire(&Wire::Heartbeat);
+            peer.send_wire(&Wire::TunAllow {
+                tunnel: round,
+                space: 5,
+            });
+            assert_eq!(peer.next_batch(Duration::from_secs(5), &mut batch).await, Some(true));
+            assert_eq!(
+                decode_all(&mut batch),
+                vec![
+                    Wire::Heartbeat,
+                    Wire::TunAllow {
+                        tunnel: round,
+                        space: 5
+                    }
+                ]
+            );
+            batch.clear();
+        }
+        assert_eq!(
+            peer.next_batch(Duration::from_millis(10), &mut batch).await,
+            Some(false)
+        );
+        // Closing flushes what is queued, then the writer ends.
+        peer.send_wire(&Wire::Bye);
+        peer.close();
+        peer.send_wire(&Wire::Heartbeat); // after close: dropped
+        assert_eq!(peer.next_batch(Duration::from_secs(5), &mut batch).await, Some(true));
+        assert_eq!(decode_all(&mut batch), vec![Wire::Bye]);
+        batch.clear();
+        assert_eq!(peer.next_batch(Duration::from_secs(5), &mut batch).await, None);
     }
 }

@@ -2,12 +2,12 @@
 //! calls as possible and with as few thread hand-offs as possible.
 //!
 //! # Who writes
-//! Frames routed while a connection's reader handles one batch of input (everything decoded from
-//! one socket read) are only appended; when the batch ends, the reader writes each outbox it
-//! touched itself, if that socket is idle ([`Batch`]). A request therefore crosses the node
-//! without waking any writer task, and a burst still leaves in one write per destination. The
-//! writer task takes over whatever cannot be written at once (a full socket), frames queued outside
-//! a batch (timers, overlay links), and the final flush.
+//! Frames routed while a connection's (or an overlay link's) reader handles one batch of input
+//! (everything decoded from one socket read) are only appended; when the batch ends, the reader
+//! writes each outbox it touched itself, if that socket is idle ([`Batch`]). A request therefore
+//! crosses the node without waking any writer task, and a burst still leaves in one write per
+//! destination. The writer task takes over whatever cannot be written at once (a full socket),
+//! frames queued outside a batch (timers), and the final flush.
 //!
 //! # Slow readers
 //! A client that does not read its socket must not make the node buffer without bound, and must

@@ -111,17 +111,8 @@ pub(super) async fn run(
     }
     let hash = hs.get_handshake_hash().to_vec();
     let transport = Arc::new(hs.into_stateless_transport_mode()?);
-    let mut link_writer = LinkWriter {
-        writer,
-        transport: transport.clone(),
-        nonce: 0,
-    };
-    let mut link_reader = LinkReader {
-        reader,
-        transport,
-        nonce: 0,
-        cipher: Vec::new(),
-    };
+    let mut link_writer = LinkWriter::new(writer, transport.clone());
+    let mut link_reader = LinkReader::new(reader, transport);
 
     // Proof of the network key, bound to this handshake and this node id.
     let signature = creds.signing.sign(&signed_message(role, &hash, creds.node)).to_vec();
