@@ -46,6 +46,8 @@ pub const LOAD_REPORT_INTERVAL: Duration = Duration::from_millis(500);
 pub const ENGINE_TICK: Duration = Duration::from_millis(100);
 /// Handshakes in progress at once, inbound and outbound each; more inbound connections are closed.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
+/// A replaced duplicate link stays open at least this long (messages in flight on it arrive).
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// How long a graceful leave waits for the goodbyes to be flushed.
 const LEAVE_GRACE: Duration = Duration::from_secs(1);
 
@@ -339,9 +341,10 @@ impl Inner {
         };
         if let Some(old) = replaced {
             debug!(node = %node, old = old.link.0, new = link.0, "duplicate link replaced");
-            old.close();
-            // Traffic for the node takes the new link from now on.
+            // Traffic for the node takes the new link from now on; the old one finishes what it
+            // carries (both ends pick the same survivor, so both drain the same link).
             self.with_engine(|_| {}, Some(node));
+            tokio::spawn(drain_replaced(old));
         }
         let writer_task = tokio::spawn(write_loop(peer.clone(), writer));
         if let Some(entry) = lock(&self.links).get_mut(&node).filter(|e| e.peer.link == link) {
@@ -533,6 +536,17 @@ impl Inner {
         known.extend(lock(&self.linked_addrs).keys().copied());
         known
     }
+}
+
+/// Closes a replaced link once nothing is pending on it (requests either way, constructions,
+/// tunnels), at the earliest after [`DRAIN_GRACE`] so messages already on the wire arrive.
+async fn drain_replaced(old: Arc<RemotePeer>) {
+    tokio::time::sleep(DRAIN_GRACE).await;
+    while old.has_pending() && !old.is_closed() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    debug!(node = %old.node, link = old.link.0, "replaced link drained; closing it");
+    old.close();
 }
 
 /// Drains the peer's buffer into the link; a heartbeat when idle. Closing the peer flushes what

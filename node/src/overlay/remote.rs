@@ -65,6 +65,8 @@ pub struct RemotePeer {
     dropped: AtomicU64,
     /// Traffic was routed over the link since the overlay last looked (links in use are kept).
     used: AtomicBool,
+    /// Requests that came over this link and still owe it an answer.
+    owed: AtomicUsize,
 }
 
 impl std::fmt::Debug for RemotePeer {
@@ -91,6 +93,7 @@ impl RemotePeer {
             tunnels: Mutex::default(),
             dropped: AtomicU64::new(0),
             used: AtomicBool::new(false),
+            owed: AtomicUsize::new(0),
         }
     }
 
@@ -271,13 +274,29 @@ impl RemotePeer {
         self.used.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the link carried traffic since the last call, or still has work pending on it
-    /// (requests, constructions, tunnels): such a link is kept even when no tree needs it.
-    pub fn take_active(&self) -> bool {
-        self.used.swap(false, Ordering::Relaxed)
+    /// A request that came over this link is being worked on.
+    pub(crate) fn owe_answer(&self) {
+        self.owed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// ... and was answered (or will never be).
+    pub(crate) fn answered(&self) {
+        self.owed.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether work is pending on the link: requests sent over it or owed an answer over it,
+    /// constructions, tunnels.
+    pub fn has_pending(&self) -> bool {
+        self.owed.load(Ordering::Relaxed) > 0
             || !lock(&self.requests).is_empty()
             || !lock(&self.builds).is_empty()
             || !lock(&self.tunnels).is_empty()
+    }
+
+    /// Whether the link carried traffic since the last call, or still has work pending on it:
+    /// such a link is kept even when no tree needs it.
+    pub fn take_active(&self) -> bool {
+        self.used.swap(false, Ordering::Relaxed) | self.has_pending()
     }
 }
 

@@ -26,6 +26,29 @@ pub(crate) struct PendingRequest {
     deadline: Option<Instant>,
 }
 
+impl PendingRequest {
+    /// A request now owed an answer. A caller on another node counts it on that link, so a link
+    /// being replaced stays open until it is answered.
+    fn new(caller: &Destination, caller_id: u64, deadline: Option<Instant>) -> PendingRequest {
+        if let Destination::Remote(remote) = caller {
+            remote.owe_answer();
+        }
+        PendingRequest {
+            caller: caller.clone(),
+            caller_id,
+            deadline,
+        }
+    }
+}
+
+impl Drop for PendingRequest {
+    fn drop(&mut self) {
+        if let Destination::Remote(remote) = &self.caller {
+            remote.answered();
+        }
+    }
+}
+
 /// Tells the caller its request timed out.
 pub(super) fn answer_timed_out(caller: &Destination, caller_id: u64) {
     caller.send(&NodeFrame::Reply {
@@ -82,14 +105,7 @@ impl Router {
         match (&member, via) {
             (Destination::Local(peer), _) => {
                 let id = peer.allocate_request_id();
-                peer.add_request(
-                    id,
-                    PendingRequest {
-                        caller: caller.clone(),
-                        caller_id,
-                        deadline,
-                    },
-                );
+                peer.add_request(id, PendingRequest::new(caller, caller_id, deadline));
                 // If the member is closing the push is refused; the entry then waits for the
                 // deadline like any unanswered request.
                 peer.outbox.push(&NodeFrame::Request {
@@ -109,14 +125,7 @@ impl Router {
                 // This node enforces the deadline too: if the other node dies or stalls, the
                 // caller still hears back (at once when the link drops, else at the deadline).
                 let id = remote.allocate_request_id();
-                remote.add_request(
-                    id,
-                    PendingRequest {
-                        caller: caller.clone(),
-                        caller_id,
-                        deadline,
-                    },
-                );
+                remote.add_request(id, PendingRequest::new(caller, caller_id, deadline));
                 remote.mark_used();
                 remote.send_wire(&Wire::Request {
                     id,
@@ -149,7 +158,7 @@ impl Router {
                 // The delivery's own timer entry is now stale; a fresh one answers the caller.
                 self.timer.note_stale();
                 let what = Expiry::Unanswered {
-                    caller: pending.caller,
+                    caller: pending.caller.clone(),
                     caller_id: pending.caller_id,
                 };
                 self.timer.schedule(pending.deadline, what);
