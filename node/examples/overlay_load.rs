@@ -1,6 +1,7 @@
 //! Cross-node smoke benchmark: two nodes in this process, linked over loopback (127.0.0.2 and
 //! 127.0.0.3, no probing, each seeded with the other), a member on node B, a caller on node A.
-//! Reports request latency (same node and across nodes), requests/s with 128 in flight, tunnel
+//! Reports request latency (same node and across nodes), requests/s with 128 in flight, how soon
+//! a new member is reachable from the other node, publish throughput across nodes, tunnel
 //! throughput with encryption on. Bounded in time; a smoke benchmark, not a test.
 //!
 //! `cargo run --release -p iris-node --example overlay_load -- KEY.pem [seconds]`
@@ -112,6 +113,67 @@ fn main() {
     println!(
         "cross-node requests, 128 in flight: {:.0}/s",
         done as f64 / seconds as f64
+    );
+
+    // A member that registers now: how soon the other node reaches it.
+    let registered = Instant::now();
+    let _fresh =
+        iris_client::register(b.relay_port(), "fresh", Arc::new(Echo), ServiceLimits::default()).expect("register");
+    while caller.request("fresh", "x", Duration::from_millis(100)).is_err() {
+        assert!(registered.elapsed() < Duration::from_secs(10), "new member never reachable");
+    }
+    println!("new member reachable from the other node after {:?}", registered.elapsed());
+
+    // Publish across nodes: one publisher on A, one subscriber on B, events delivered per second.
+    let subscriber = iris_client::connect(b.relay_port()).expect("connect");
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let last = Arc::new(std::sync::Mutex::new(Instant::now()));
+    {
+        let (received, last) = (received.clone(), last.clone());
+        subscriber
+            .subscribe(
+                "bench",
+                move |_e: Bytes| {
+                    received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    *last.lock().expect("lock") = Instant::now();
+                },
+                iris_client::TopicLimits::default(),
+            )
+            .expect("subscribe");
+    }
+    let probe = Instant::now();
+    while received.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        caller.publish("bench", "probe").expect("publish");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(probe.elapsed() < Duration::from_secs(10), "subscriber never reached");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let base = received.load(std::sync::atomic::Ordering::Relaxed);
+    let start = Instant::now();
+    let mut published = 0u64;
+    let event = Bytes::from_static(b"e");
+    while start.elapsed() < Duration::from_secs(seconds) {
+        for _ in 0..1000 {
+            caller.publish("bench", event.clone()).expect("publish");
+        }
+        published += 1000;
+    }
+    // Wait until delivery stops.
+    let mut seen = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = received.load(std::sync::atomic::Ordering::Relaxed);
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    let delivered = seen - base;
+    let took = last.lock().expect("lock").duration_since(start);
+    println!(
+        "publish across nodes: {published} published, {delivered} delivered ({:.1} %), {:.0} delivered/s",
+        100.0 * delivered as f64 / published as f64,
+        delivered as f64 / took.as_secs_f64()
     );
 
     // Tunnel throughput across the encrypted link.
