@@ -120,9 +120,15 @@ fn main() {
     let _fresh =
         iris_client::register(b.relay_port(), "fresh", Arc::new(Echo), ServiceLimits::default()).expect("register");
     while caller.request("fresh", "x", Duration::from_millis(100)).is_err() {
-        assert!(registered.elapsed() < Duration::from_secs(10), "new member never reachable");
+        assert!(
+            registered.elapsed() < Duration::from_secs(10),
+            "new member never reachable"
+        );
     }
-    println!("new member reachable from the other node after {:?}", registered.elapsed());
+    println!(
+        "new member reachable from the other node after {:?}",
+        registered.elapsed()
+    );
 
     // Publish across nodes: one publisher on A, one subscriber on B, events delivered per second.
     let subscriber = iris_client::connect(b.relay_port()).expect("connect");
