@@ -399,15 +399,18 @@ impl Engine {
                 // is recorded when new, so the dead are forgotten even while others mention them.
                 let vouched = entries.len();
                 let mut tentative: Option<Pastry> = None;
+                let mut candidates = Vec::new();
                 for (i, (node, addrs)) in entries.into_iter().chain(sample).enumerate() {
                     if node == self.me || addrs.is_empty() {
                         continue;
                     }
                     if !self.links.contains_key(&node) && self.pastry.would_fill(node) {
+                        // The best state all entries allow; only its new members get dialled
+                        // (adding them one by one would dial some that a later entry displaces).
                         let t = tentative.get_or_insert_with(|| self.pastry.clone());
                         if t.would_fill(node) {
                             t.add(node);
-                            self.dial(node, addrs.clone());
+                            candidates.push((node, addrs.clone()));
                         }
                     }
                     match self.book.get_mut(&node) {
@@ -420,6 +423,13 @@ impl Engine {
                         Some(_) => {}
                         None => {
                             self.book.insert(node, Known { addrs, seen: now });
+                        }
+                    }
+                }
+                if let Some(t) = tentative {
+                    for (node, addrs) in candidates {
+                        if t.contains(node) {
+                            self.dial(node, addrs);
                         }
                     }
                 }
