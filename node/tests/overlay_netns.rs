@@ -10,55 +10,18 @@
 
 mod common;
 
+use common::member::Member;
 use common::netns::{require_root_and_ip, Forward, Lan, TestNs};
 use common::overlay::{network_key, wait_until};
 use common::NodeProc;
-use iris_client::{Bytes, Connection, ServiceHandler, ServiceLimits, TopicLimits, Tunnel};
+use iris_client::{Bytes, Connection, ServiceLimits, TopicLimits};
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
-
-/// Counts requests and broadcasts, answers `name:request`, echoes tunnels.
-struct Member {
-    name: String,
-    requests: AtomicUsize,
-    broadcasts: AtomicUsize,
-}
-
-impl Member {
-    fn new(name: &str) -> Arc<Member> {
-        Arc::new(Member {
-            name: name.to_string(),
-            requests: AtomicUsize::new(0),
-            broadcasts: AtomicUsize::new(0),
-        })
-    }
-}
-
-impl ServiceHandler for Member {
-    fn handle_broadcast(&self, _message: Bytes) {
-        self.broadcasts.fetch_add(1, Ordering::SeqCst);
-    }
-    fn handle_request(&self, request: Bytes) -> Result<Bytes, String> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        Ok(Bytes::from(format!(
-            "{}:{}",
-            self.name,
-            String::from_utf8_lossy(&request)
-        )))
-    }
-    fn handle_tunnel(&self, tunnel: Tunnel) {
-        while let Ok(msg) = tunnel.recv(None) {
-            if tunnel.send(msg, Some(T)).is_err() {
-                break;
-            }
-        }
-    }
-}
 
 /// The node's whole command line: the zero-configuration promise.
 fn zero_config_args(net: &str) -> Vec<String> {

@@ -3,59 +3,15 @@
 
 mod common;
 
+use common::member::Member;
 use common::overlay::{wait_until, TestNet};
 use common::NodeProc;
-use iris_client::{Bytes, Connection, ErrorKind, ServiceHandler, ServiceLimits, TopicLimits, Tunnel};
+use iris_client::{Bytes, Connection, ErrorKind, ServiceLimits, TopicLimits, Tunnel};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(5);
-
-/// A member that answers requests with `name:request`, counts everything it gets and echoes
-/// tunnels (or, with `stall`, never reads them).
-#[derive(Default)]
-struct Member {
-    name: String,
-    requests: AtomicUsize,
-    broadcasts: AtomicUsize,
-    stall: bool,
-    tunnels: Mutex<Vec<Tunnel>>,
-}
-
-impl Member {
-    fn new(name: &str) -> Arc<Member> {
-        Arc::new(Member {
-            name: name.to_string(),
-            ..Member::default()
-        })
-    }
-}
-
-impl ServiceHandler for Member {
-    fn handle_broadcast(&self, _message: Bytes) {
-        self.broadcasts.fetch_add(1, Ordering::SeqCst);
-    }
-    fn handle_request(&self, request: Bytes) -> Result<Bytes, String> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        Ok(Bytes::from(format!(
-            "{}:{}",
-            self.name,
-            String::from_utf8_lossy(&request)
-        )))
-    }
-    fn handle_tunnel(&self, tunnel: Tunnel) {
-        if self.stall {
-            self.tunnels.lock().unwrap().push(tunnel);
-            return;
-        }
-        while let Ok(msg) = tunnel.recv(None) {
-            if tunnel.send(msg, Some(T)).is_err() {
-                break;
-            }
-        }
-    }
-}
 
 fn register(node: &NodeProc, cluster: &str, member: &Arc<Member>) -> iris_client::Service {
     iris_client::register(node.port, cluster, member.clone(), ServiceLimits::default()).expect("register")
@@ -168,11 +124,7 @@ fn tunnels_cross_nodes_in_order_with_end_to_end_backpressure() {
     let (n2, n3) = (net.start(2), net.start(3));
     let echo = Member::new("echo");
     let _svc = register(&n3, "tun", &echo);
-    let staller = Arc::new(Member {
-        name: "stall".into(),
-        stall: true,
-        ..Member::default()
-    });
+    let staller = Member::stalling("stall");
     let _svc2 = register(&n3, "stall", &staller);
     let caller = iris_client::connect(n2.port).expect("connect");
     wait_routable(&caller, "tun", "echo");

@@ -6,50 +6,16 @@
 
 mod common;
 
+use common::member::Member;
 use common::overlay::{wait_until, TestNet};
 use common::NodeProc;
-use iris_client::{Bytes, Connection, ServiceHandler, ServiceLimits, TopicLimits, Tunnel};
+use iris_client::{Bytes, Connection, ServiceLimits, TopicLimits};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
 const KNOBS: &[(&str, &str)] = &[("IRIS_OVERLAY_LEAF_SET", "2"), ("IRIS_OVERLAY_DIRECT_MAX", "0")];
-
-#[derive(Default)]
-struct Member {
-    name: String,
-    requests: AtomicUsize,
-    broadcasts: AtomicUsize,
-}
-
-impl ServiceHandler for Member {
-    fn handle_broadcast(&self, _message: Bytes) {
-        self.broadcasts.fetch_add(1, Ordering::SeqCst);
-    }
-    fn handle_request(&self, request: Bytes) -> Result<Bytes, String> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        Ok(Bytes::from(format!(
-            "{}:{}",
-            self.name,
-            String::from_utf8_lossy(&request)
-        )))
-    }
-    fn handle_tunnel(&self, tunnel: Tunnel) {
-        while let Ok(msg) = tunnel.recv(None) {
-            if tunnel.send(msg, Some(T)).is_err() {
-                break;
-            }
-        }
-    }
-}
-
-fn member(name: &str) -> Arc<Member> {
-    Arc::new(Member {
-        name: name.into(),
-        ..Member::default()
-    })
-}
 
 fn register(node: &NodeProc, cluster: &str, m: &Arc<Member>) -> iris_client::Service {
     iris_client::register(node.port, cluster, m.clone(), ServiceLimits::default()).expect("register")
@@ -67,7 +33,7 @@ fn every_pattern_crosses_trees_and_multi_hop_routes() {
 
     // Members of "echo" on three nodes; the caller's node hosts none.
     let names = ["m4", "m7", "m10"];
-    let members: Vec<Arc<Member>> = names.iter().map(|n| member(n)).collect();
+    let members: Vec<Arc<Member>> = names.iter().map(|n| Member::new(n)).collect();
     let _services: Vec<iris_client::Service> = [2usize, 5, 8]
         .iter()
         .zip(&members)

@@ -140,17 +140,32 @@ impl Pastry {
         (pos < half).then_some(pos)
     }
 
+    /// Whether `node` would enter the leaf set.
+    fn fits_leaf_set(&self, node: NodeId) -> bool {
+        let me = self.me;
+        node != me
+            && (Self::leaf_position(&self.larger, self.half, node, |n| n.0.wrapping_sub(me.0)).is_some()
+                || Self::leaf_position(&self.smaller, self.half, node, |n| me.0.wrapping_sub(n.0)).is_some())
+    }
+
+    /// The routing table slot `node` belongs in.
+    fn slot_of(&self, node: NodeId) -> Option<NodeId> {
+        let row = shared_prefix(self.me, node);
+        self.table[row][digit(node, row)]
+    }
+
     /// Whether adding `node` would change this state (it would enter the leaf set, or take its
     /// routing table slot).
     pub fn would_add(&self, node: NodeId) -> bool {
-        if node == self.me {
-            return false;
-        }
-        let me = self.me;
-        let row = shared_prefix(me, node);
-        Self::leaf_position(&self.larger, self.half, node, |n| n.0.wrapping_sub(me.0)).is_some()
-            || Self::leaf_position(&self.smaller, self.half, node, |n| me.0.wrapping_sub(n.0)).is_some()
-            || !matches!(self.table[row][digit(node, row)], Some(old) if !self.better_for_slot(node, old, row))
+        node != self.me
+            && (self.fits_leaf_set(node)
+                || !matches!(self.slot_of(node), Some(old) if !self.better_for_slot(node, old, shared_prefix(self.me, node))))
+    }
+
+    /// Whether `node` would enter the leaf set or fill an empty routing table slot (what a
+    /// joining node dials at once; better candidates for filled slots can wait).
+    pub fn would_fill(&self, node: NodeId) -> bool {
+        node != self.me && (self.fits_leaf_set(node) || self.slot_of(node).is_none())
     }
 
     /// Whether `a` suits the routing table slot of row `row` better than `b` (both fit it). Any
@@ -164,19 +179,6 @@ impl Pastry {
             u128::MAX >> (B as usize * (row + 1))
         };
         ((a.0 ^ self.me.0) & rest) < ((b.0 ^ self.me.0) & rest)
-    }
-
-    /// Whether `node` would enter the leaf set or fill an empty routing table slot (what a
-    /// joining node dials at once; better candidates for filled slots can wait).
-    pub fn would_fill(&self, node: NodeId) -> bool {
-        if node == self.me {
-            return false;
-        }
-        let me = self.me;
-        let row = shared_prefix(me, node);
-        Self::leaf_position(&self.larger, self.half, node, |n| n.0.wrapping_sub(me.0)).is_some()
-            || Self::leaf_position(&self.smaller, self.half, node, |n| me.0.wrapping_sub(n.0)).is_some()
-            || self.table[row][digit(node, row)].is_none()
     }
 
     /// Adds a node this node is linked to; returns whether the leaf set changed. A node that fits

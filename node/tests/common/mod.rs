@@ -1,6 +1,7 @@
 //! Shared helpers: start the real `iris` binary and speak raw relay v1 to it over loopback TCP.
 #![allow(dead_code)]
 
+pub mod member;
 pub mod netns;
 pub mod overlay;
 
