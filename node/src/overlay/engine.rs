@@ -156,6 +156,8 @@ pub struct Engine {
 
 /// How often a better routing table candidate may be dialled.
 const IMPROVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Book entries looked at per improvement attempt.
+const IMPROVE_SCAN: usize = 64;
 
 /// How often forgotten nodes are swept from the book.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
@@ -368,16 +370,15 @@ impl Engine {
     /// Dials nodes from the book that would fill holes of the state.
     fn fill_from_book(&mut self) {
         let mut tentative = self.pastry.clone();
-        let mut candidates: Vec<(NodeId, Vec<SocketAddr>)> = self
-            .book
-            .iter()
-            .filter(|(n, _)| !self.links.contains_key(n))
-            .map(|(n, k)| (*n, k.addrs.clone()))
-            .collect();
-        candidates.sort_by_key(|(n, _)| *n);
-        for (n, addrs) in candidates {
-            if tentative.would_fill(n) {
-                tentative.add(n);
+        let mut dial = Vec::new();
+        for (n, k) in &self.book {
+            if !self.links.contains_key(n) && tentative.would_fill(*n) {
+                tentative.add(*n);
+                dial.push((*n, k.addrs.clone()));
+            }
+        }
+        for (n, addrs) in dial {
+            if tentative.contains(n) {
                 self.dial(n, addrs);
             }
         }
@@ -701,9 +702,13 @@ impl Engine {
         // Now and then a better candidate for a filled routing table slot (see `Pastry::add`).
         if now >= self.last_improve + IMPROVE_INTERVAL {
             self.last_improve = now;
+            // A bounded look at the book, from a random point (the whole book may be large).
+            let point = NodeId(u128::from(self.random()) << 64 | u128::from(self.random()));
             let better = self
                 .book
-                .iter()
+                .range(point..)
+                .chain(self.book.range(..point))
+                .take(IMPROVE_SCAN)
                 .find(|(n, _)| {
                     !self.links.contains_key(n) && !self.dialed.contains_key(n) && self.pastry.would_add(**n)
                 })

@@ -55,6 +55,8 @@ pub enum Hop {
 #[derive(Debug, Clone)]
 pub struct Pastry {
     me: NodeId,
+    /// Rows 0.. of the routing table; rows past the end are empty (a network of N nodes uses
+    /// about log16 N of the 32), so the state stays small to copy.
     table: Vec<[Option<NodeId>; COLUMNS]>,
     /// Closest nodes clockwise (larger ids), nearest first.
     larger: Vec<NodeId>,
@@ -75,7 +77,7 @@ impl Pastry {
     pub fn with_leaf_set(me: NodeId, size: usize) -> Pastry {
         Pastry {
             me,
-            table: vec![[None; COLUMNS]; DIGITS],
+            table: Vec::new(),
             larger: Vec::new(),
             smaller: Vec::new(),
             half: (size / 2).max(1),
@@ -111,7 +113,10 @@ impl Pastry {
     pub fn contains(&self, node: NodeId) -> bool {
         self.larger.contains(&node)
             || self.smaller.contains(&node)
-            || self.table[shared_prefix(self.me, node).min(DIGITS - 1)].contains(&Some(node))
+            || self.at(
+                shared_prefix(self.me, node).min(DIGITS - 1),
+                digit(node, shared_prefix(self.me, node).min(DIGITS - 1)),
+            ) == Some(node)
     }
 
     /// Leaf set entries per side.
@@ -140,6 +145,11 @@ impl Pastry {
         (pos < half).then_some(pos)
     }
 
+    /// The routing table entry at `row`, `col`.
+    fn at(&self, row: usize, col: usize) -> Option<NodeId> {
+        self.table.get(row).and_then(|r| r[col])
+    }
+
     /// Whether `node` would enter the leaf set.
     fn fits_leaf_set(&self, node: NodeId) -> bool {
         let me = self.me;
@@ -151,7 +161,7 @@ impl Pastry {
     /// The routing table slot `node` belongs in.
     fn slot_of(&self, node: NodeId) -> Option<NodeId> {
         let row = shared_prefix(self.me, node);
-        self.table[row][digit(node, row)]
+        self.at(row, digit(node, row))
     }
 
     /// Whether adding `node` would change this state (it would enter the leaf set, or take its
@@ -203,8 +213,11 @@ impl Pastry {
         }
         let row = shared_prefix(me, node);
         let col = digit(node, row);
-        let better = !matches!(self.table[row][col], Some(old) if !self.better_for_slot(node, old, row));
+        let better = !matches!(self.at(row, col), Some(old) if !self.better_for_slot(node, old, row));
         if better {
+            if self.table.len() <= row {
+                self.table.resize(row + 1, [None; COLUMNS]);
+            }
             self.table[row][col] = Some(node);
         }
         leaf_changed
@@ -216,7 +229,7 @@ impl Pastry {
         self.larger.retain(|&n| n != node);
         self.smaller.retain(|&n| n != node);
         let row = shared_prefix(self.me, node).min(DIGITS - 1);
-        for slot in self.table[row].iter_mut() {
+        for slot in self.table.get_mut(row).into_iter().flatten() {
             if *slot == Some(node) {
                 *slot = None;
             }
@@ -261,7 +274,7 @@ impl Pastry {
             return self.closest_of(key, self.leaf_set());
         }
         let row = shared_prefix(self.me, key);
-        if let Some(node) = self.table[row][digit(key, row)] {
+        if let Some(node) = self.at(row, digit(key, row)) {
             if closer(node, self.me, key) {
                 return Hop::Node(node);
             }

@@ -1037,6 +1037,12 @@ fn thousands_of_nodes() {
 }
 
 #[test]
+#[ignore = "cargo test --release -p iris-node --lib overlay::sim::ten_thousand -- --ignored --nocapture"]
+fn ten_thousand_nodes() {
+    check(10_000, 0x10000);
+}
+
+#[test]
 #[ignore = "cargo test --release -p iris-node --lib overlay::sim::one_thousand -- --ignored --nocapture"]
 fn one_thousand_nodes() {
     check(1000, 0x1000);
