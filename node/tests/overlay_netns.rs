@@ -59,8 +59,8 @@ fn three_nodes_with_zero_configuration_form_one_network() {
         .collect();
     let port = |i: usize| forwards[i].port;
 
-    // One network: from every node, a member on every other node answers (phase 1 is a full
-    // mesh, so each of these needs a direct link).
+    // One network: from every node, a member on every other node answers (three nodes are a
+    // full mesh, so each of these uses a direct link).
     let members: Vec<Arc<Member>> = (0..3).map(|i| Member::new(&format!("m{i}"))).collect();
     let mut services = Vec::new();
     for (i, m) in members.iter().enumerate() {

@@ -5,11 +5,12 @@
 //! |---|---|
 //! | `link/` | Noise XX + RSA proof handshake, AES-GCM framing |
 //! | `wire` | node-to-node messages and their bounded encoding |
-//! | `membership` | node ids, the live links, state exchange, heartbeats, duplicate links |
+//! | `membership` | the live links, hello, heartbeats, duplicate links, leave; drives the engine |
 //! | `discovery` | rate-limited range probing, seeds, DNS seeds |
-//! | `routing` | the [`routing::Routing`] abstraction (phase 1: everyone is one hop away) |
-//! | `pastry` | Pastry routing table + leaf set behind the same trait (not wired in yet) |
-//! | `sim` (tests) | deterministic routing simulation, 200 nodes in CI, 10,000 on demand |
+//! | `engine` | sans-I/O: Pastry maintenance, link needs, Scribe trees, views for the router |
+//! | `pastry` | Pastry routing table + leaf set, monotone next hop |
+//! | `scribe` | groups, tree aggregates, `GroupView`, flood duplicate window |
+//! | `sim` (tests) | virtual-time simulation of many engines: 150 nodes in CI, 10,000 on demand |
 //! | `remote` | [`remote::RemotePeer`], the router's `Destination::Remote` |
 //! | `cidr`, `netif` | address ranges, the host's interfaces (defaults) |
 
