@@ -91,7 +91,7 @@ fn random_u64() -> u64 {
 /// Settings of the relay server (the loopback side clients attach to).
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// TCP port on 127.0.0.1 and [::1]; 0 picks a free one.
+    /// TCP port on 127.0.0.1 and `[::1]`; 0 picks a free one.
     pub port: u16,
     /// Cap on every message, request, reply, event and name a client may send (octets).
     pub max_message: usize,

@@ -26,11 +26,11 @@ pub struct BindError {
     pub port: u16,
     /// Why 127.0.0.1 failed.
     pub v4: std::io::Error,
-    /// Why [::1] failed.
+    /// Why `[::1]` failed.
     pub v6: std::io::Error,
 }
 
-/// Binds 127.0.0.1 and [::1] on `port` (0 = a free port, the same on both where possible). Fails
+/// Binds 127.0.0.1 and `[::1]` on `port` (0 = a free port, the same on both where possible). Fails
 /// only if neither address binds; never binds anything but loopback.
 pub async fn bind(port: u16) -> Result<(Vec<TcpListener>, u16), BindError> {
     let mut listeners = Vec::new();

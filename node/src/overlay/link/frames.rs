@@ -90,7 +90,7 @@ impl LinkReader {
     /// replayed, reordered, foreign) ends the link. Plaintext of the messages before a bad one is
     /// returned first; the bad one fails the next call. Cancel-safe: nothing read is lost.
     ///
-    /// After every [`YIELD_AFTER`] octets delivered, the next call first yields to the runtime.
+    /// After every `YIELD_AFTER` octets delivered, the next call first yields to the runtime.
     /// Handling bulk data queues replies and credit on this node's links and outboxes and wakes
     /// their writer tasks, which the runtime then runs on this thread only once this task yields;
     /// with a socket that always has more to read, that would be after tokio's budget (megaoctets
@@ -211,7 +211,7 @@ impl LinkWriter {
         Ok(Bytes::copy_from_slice(&self.sealed[..n]))
     }
 
-    /// Encrypts and sends `plaintext`, [`WRITE_FRAMES`] Noise messages per write. The messages
+    /// Encrypts and sends `plaintext`, `WRITE_FRAMES` Noise messages per write. The messages
     /// are the same as [`LinkWriter::seal`] would make of the whole plaintext.
     pub async fn send(&mut self, plaintext: &[u8]) -> Result<(), LinkError> {
         for piece in plaintext.chunks(WRITE_FRAMES * MAX_PLAINTEXT) {
