@@ -4,8 +4,9 @@
 //! a new member is reachable from the other node, publish throughput across nodes, tunnel
 //! throughput with encryption on. Bounded in time; a smoke benchmark, not a test.
 //!
-//! `cargo run --release -p iris-node --example overlay_load -- KEY.pem [seconds]`
-//! (make the key with `iris keygen --out KEY.pem`).
+//! `cargo run --release -p iris-node --example overlay_load -- KEY.pem [seconds] [tunnel]`
+//! (make the key with `iris keygen --out KEY.pem`; a third argument `tunnel` runs only the
+//! tunnel phase, for profiling and for paired runs).
 
 use iris_client::{Bytes, ServiceHandler, ServiceLimits, Tunnel};
 use iris_node::config::{Config, Identity, OverlayConfig, RelayConfig};
@@ -56,6 +57,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let key_path = args.next().expect("usage: overlay_load KEY.pem [seconds]");
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let tunnel_only = args.next().as_deref() == Some("tunnel");
     let key = iris_node::keys::load_private_key(std::path::Path::new(&key_path)).expect("key");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -72,20 +74,31 @@ fn main() {
         iris_client::register(a.relay_port(), "local", Arc::new(Echo), ServiceLimits::default()).expect("register");
     let _remote =
         iris_client::register(b.relay_port(), "remote", Arc::new(Echo), ServiceLimits::default()).expect("register");
-    let caller = iris_client::connect(a.relay_port()).expect("connect");
+    let caller = Arc::new(iris_client::connect(a.relay_port()).expect("connect"));
     let start = Instant::now();
     while caller.request("remote", "x", Duration::from_millis(200)).is_err() {
         assert!(start.elapsed() < Duration::from_secs(10), "nodes did not link");
     }
     println!("linked and routable after {:?}", start.elapsed());
-    latency(&caller, "local", 500);
-    println!("request round trip, same node:  {:?}", latency(&caller, "local", 5000));
-    latency(&caller, "remote", 500);
-    println!("request round trip, cross node: {:?}", latency(&caller, "remote", 5000));
+    if !tunnel_only {
+        others(&caller, &b, seconds);
+    }
+    tunnel(&caller, seconds);
+    runtime.block_on(async {
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
+
+/// Everything but the tunnel: latency, requests in flight, a new member, publish.
+fn others(caller: &Arc<iris_client::Connection>, b: &iris_node::Node, seconds: u64) {
+    latency(caller, "local", 500);
+    println!("request round trip, same node:  {:?}", latency(caller, "local", 5000));
+    latency(caller, "remote", 500);
+    println!("request round trip, cross node: {:?}", latency(caller, "remote", 5000));
 
     // 128 in flight across nodes.
     let client_rt = tokio::runtime::Runtime::new().expect("runtime");
-    let caller = Arc::new(caller);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let done: usize = client_rt.block_on(async {
         let tasks: Vec<_> = (0..128)
@@ -182,7 +195,10 @@ fn main() {
         delivered as f64 / took.as_secs_f64()
     );
 
-    // Tunnel throughput across the encrypted link.
+}
+
+/// Tunnel throughput across the encrypted link.
+fn tunnel(caller: &iris_client::Connection, seconds: u64) {
     let tunnel = caller.tunnel("remote", Duration::from_secs(5)).expect("tunnel");
     let chunk = Bytes::from(vec![0u8; 1 << 20]);
     let start = Instant::now();
@@ -196,8 +212,4 @@ fn main() {
         sent as f64 / start.elapsed().as_secs_f64() / 1e9
     );
     let _ = tunnel.close();
-    runtime.block_on(async {
-        a.shutdown().await;
-        b.shutdown().await;
-    });
 }

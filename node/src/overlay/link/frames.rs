@@ -233,8 +233,9 @@ impl LinkWriter {
     }
 }
 
+/// Linked halves for the tests and the benchmark.
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
     use crate::overlay::link::NOISE_PARAMS;
     use tokio::net::{TcpListener, TcpStream};
@@ -270,7 +271,7 @@ mod tests {
 
     /// A writer and the reader at the other end of a loopback connection, plus the raw sockets'
     /// halves the tests do not use (kept open).
-    async fn link() -> (LinkWriter, LinkReader, OwnedReadHalf, OwnedWriteHalf) {
+    pub(super) async fn link() -> (LinkWriter, LinkReader, OwnedReadHalf, OwnedWriteHalf) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let dial = TcpStream::connect(listener.local_addr().unwrap());
         let (dialled, accepted) = tokio::join!(dial, listener.accept());
@@ -284,6 +285,14 @@ mod tests {
             accepted_write,
         )
     }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::link;
+    use tokio::net::{TcpListener, TcpStream};
+    use super::*;
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
         (0..len)
@@ -437,5 +446,56 @@ mod tests {
             Err(LinkError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof),
             other => panic!("expected the end of the stream, got {other:?}"),
         }
+    }
+}
+
+/// Throughput of one encrypted link on its own (no relay, no clients): a writer task sealing
+/// 1 MiB plaintexts and a reader task opening them, over one loopback TCP connection. A
+/// benchmark, not a test: `cargo test --release -p iris-node --lib link_throughput -- --ignored
+/// --nocapture`; figures in docs/benchmarks.md.
+#[cfg(test)]
+mod bench {
+    use super::tests_support::link;
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    #[ignore = "benchmark; run with --release --ignored --nocapture"]
+    fn link_throughput() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (mut writer, mut reader, _r, _w) = link().await;
+            let seconds = 3;
+            let receiver = tokio::spawn(async move {
+                let mut out = BytesMut::with_capacity(8 << 20);
+                let mut got = 0u64;
+                while reader.recv(&mut out).await.is_ok() {
+                    got += out.len() as u64;
+                    out.clear();
+                }
+                got
+            });
+            let chunk = vec![7u8; 1 << 20];
+            let start = Instant::now();
+            let mut sent = 0u64;
+            while start.elapsed() < Duration::from_secs(seconds) {
+                writer.send(&chunk).await.unwrap();
+                sent += chunk.len() as u64;
+            }
+            writer.shutdown().await;
+            let got = receiver.await.unwrap();
+            let took = start.elapsed();
+            assert_eq!(got, sent, "every octet sent arrived");
+            println!(
+                "encrypted link alone: {:.2} GB/s (1 MiB plaintexts, {} MiB in {:?})",
+                got as f64 / took.as_secs_f64() / 1e9,
+                got >> 20,
+                took
+            );
+        });
     }
 }
