@@ -18,10 +18,7 @@ fn main() {
     let listeners: Vec<TcpListener> = (0..hops)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect();
     let mut threads = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let next = ports.get(i + 1).copied();

@@ -194,7 +194,6 @@ fn others(caller: &Arc<iris_client::Connection>, b: &iris_node::Node, seconds: u
         100.0 * delivered as f64 / published as f64,
         delivered as f64 / took.as_secs_f64()
     );
-
 }
 
 /// Tunnel throughput across the encrypted link.

@@ -285,14 +285,13 @@ mod tests_support {
             accepted_write,
         )
     }
-
 }
 
 #[cfg(test)]
 mod tests {
     use super::tests_support::link;
-    use tokio::net::{TcpListener, TcpStream};
     use super::*;
+    use tokio::net::{TcpListener, TcpStream};
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
         (0..len)
