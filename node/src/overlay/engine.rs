@@ -165,6 +165,12 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
 /// Nodes outside its own state a node mentions in each state message.
 const GOSSIP_SAMPLE: usize = 16;
 
+/// Nodes heard of (not linked) the book holds at most: a node's memory stays bounded however
+/// large the network. Linked nodes are always recorded; when the book is full, other new names
+/// are not, until the sweep forgets stale ones. Repair, improvements and the merge after a
+/// partition need a sample of the network, not all of it.
+pub const BOOK_MAX: usize = 1024;
+
 impl Engine {
     /// A node `me` listening on `addrs`, knowing nobody.
     pub fn new(me: NodeId, addrs: Vec<SocketAddr>, cfg: EngineConfig) -> Engine {
@@ -414,6 +420,7 @@ impl Engine {
                             candidates.push((node, addrs.clone()));
                         }
                     }
+                    let room = self.book.len() < BOOK_MAX;
                     match self.book.get_mut(&node) {
                         Some(k) if i < vouched => {
                             k.seen = now;
@@ -422,9 +429,10 @@ impl Engine {
                             }
                         }
                         Some(_) => {}
-                        None => {
+                        None if room => {
                             self.book.insert(node, Known { addrs, seen: now });
                         }
+                        None => {}
                     }
                 }
                 if let Some(t) = tentative {
@@ -772,6 +780,35 @@ mod tests {
         );
         let reply = sends(&out, NodeId(2));
         assert!(matches!(reply[..], [Control::State { reply: false, .. }]));
+    }
+
+    #[test]
+    fn the_book_stays_bounded_however_many_nodes_are_mentioned() {
+        let mut e = Engine::new(NodeId(1), addr(1), EngineConfig::default());
+        e.link_up(NodeId(2), addr(2), Duration::ZERO);
+        let many = |from: u128, n: u128| -> Vec<(NodeId, Vec<SocketAddr>)> {
+            (from..from + n).map(|i| (NodeId(i << 64 | 7), addr(9))).collect()
+        };
+        for round in 0..4u128 {
+            e.receive(
+                NodeId(2),
+                Control::State {
+                    entries: many(1000 + round * 1000, 500),
+                    sample: many(1500 + round * 1000, 500),
+                    reply: false,
+                },
+                Duration::from_millis(round as u64),
+            );
+        }
+        assert_eq!(
+            e.book.len(),
+            BOOK_MAX,
+            "4,000 names mentioned, the book holds its maximum"
+        );
+        // Linked nodes are recorded even when it is full.
+        e.link_up(NodeId(3), addr(3), Duration::from_millis(10));
+        assert!(e.knows(NodeId(3)));
+        assert_eq!(e.book.len(), BOOK_MAX + 1);
     }
 
     #[test]
