@@ -25,7 +25,7 @@ impl ServiceHandler for Echo {
     }
 }
 
-fn config(key: &rsa::RsaPrivateKey, host: u8, seed: u8, port: u16) -> Config {
+fn config(key: &rsa::RsaPrivateKey, host: u8, seed: u8, port: u16, unix: bool) -> Config {
     Config {
         identity: Identity::Network {
             network: "overlay-bench".into(),
@@ -33,6 +33,7 @@ fn config(key: &rsa::RsaPrivateKey, host: u8, seed: u8, port: u16) -> Config {
         },
         relay: RelayConfig {
             port: 0,
+            unix,
             ..RelayConfig::default()
         },
         overlay: Some(OverlayConfig {
@@ -55,9 +56,17 @@ fn latency(conn: &iris_client::Connection, cluster: &str, n: usize) -> Duration 
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let key_path = args.next().expect("usage: overlay_load KEY.pem [seconds]");
+    let key_path = args
+        .next()
+        .expect("usage: overlay_load KEY.pem [seconds] [all|tunnel] [unix|tcp]");
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
     let tunnel_only = args.next().as_deref() == Some("tunnel");
+    // Clients attach over the nodes' Unix sockets unless told to use loopback TCP.
+    let unix = args.next().as_deref() != Some("tcp");
+    println!(
+        "clients attach over {}",
+        if unix { "Unix sockets" } else { "loopback TCP" }
+    );
     let key = iris_node::keys::load_private_key(std::path::Path::new(&key_path)).expect("key");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -66,8 +75,12 @@ fn main() {
         .port();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (a, b) = runtime.block_on(async {
-        let a = iris_node::Node::start(config(&key, 2, 3, port)).await.expect("node a");
-        let b = iris_node::Node::start(config(&key, 3, 2, port)).await.expect("node b");
+        let a = iris_node::Node::start(config(&key, 2, 3, port, unix))
+            .await
+            .expect("node a");
+        let b = iris_node::Node::start(config(&key, 3, 2, port, unix))
+            .await
+            .expect("node b");
         (a, b)
     });
     let _local =

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// TCP port of the relay on 127.0.0.1 and [::1]; 0 picks a free port.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RELAY_PORT)]
     pub port: u16,
+    /// Serve the relay on TCP only: no abstract Unix socket @iris-relay-PORT (Linux), which the
+    /// Rust client core and every binding otherwise use, being faster than loopback TCP.
+    #[arg(long)]
+    pub no_unix_relay: bool,
     /// Largest message, request, reply or event a client may send, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = iris_client::codec::DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
@@ -306,6 +310,7 @@ impl RunArgs {
             identity,
             relay: RelayConfig {
                 port: self.port,
+                unix: !self.no_unix_relay,
                 max_message: self.max_message,
                 handshake_timeout,
             },

@@ -93,6 +93,9 @@ fn random_u64() -> u64 {
 pub struct RelayConfig {
     /// TCP port on 127.0.0.1 and `[::1]`; 0 picks a free one.
     pub port: u16,
+    /// Also listen on the abstract Unix socket `@iris-relay-PORT` (Linux only; ignored elsewhere),
+    /// which clients of the Rust core (and every binding) prefer over TCP.
+    pub unix: bool,
     /// Cap on every message, request, reply, event and name a client may send (octets).
     pub max_message: usize,
     /// How long a new connection may take to complete the handshake.
@@ -103,6 +106,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
             port: DEFAULT_RELAY_PORT,
+            unix: true,
             max_message: iris_client::codec::DEFAULT_MAX_MESSAGE,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }

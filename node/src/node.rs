@@ -2,7 +2,7 @@
 
 use crate::config::{Config, Identity};
 use crate::overlay::{Overlay, OverlayError};
-use crate::relay::{self, BindError, RelayContext};
+use crate::relay::{self, BindError, Listener, RelayContext, UnixBindError};
 use crate::router::Router;
 use crate::shutdown::Shutdown;
 use std::sync::Arc;
@@ -18,6 +18,9 @@ pub enum StartError {
     /// Neither loopback address could be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The relay's Unix socket is held by another process.
+    #[error(transparent)]
+    UnixBind(#[from] UnixBindError),
     /// The overlay could not start.
     #[error(transparent)]
     Overlay(#[from] OverlayError),
@@ -37,7 +40,12 @@ pub struct Node {
 impl Node {
     /// Binds the relay and starts serving; returns once clients can connect.
     pub async fn start(config: Config) -> Result<Node, StartError> {
-        let (listeners, port) = relay::bind(config.relay.port).await?;
+        let (tcp, port) = relay::bind(config.relay.port).await?;
+        let mut listeners: Vec<Listener> = tcp.into_iter().map(Listener::Tcp).collect();
+        #[cfg(target_os = "linux")]
+        if config.relay.unix {
+            listeners.push(relay::bind_unix(port)?);
+        }
         let router = Router::new();
         let shutdown = Shutdown::new();
         let relay = RelayContext::new(router.clone(), config.relay.clone(), shutdown);
@@ -54,6 +62,7 @@ impl Node {
         tracing::info!(
             network = config.identity.network(),
             port,
+            unix = cfg!(target_os = "linux") && config.relay.unix,
             dev = matches!(config.identity, crate::config::Identity::Dev { .. }),
             max_message = config.relay.max_message,
             "iris node started"

@@ -183,3 +183,38 @@ fn loopback_only_mode_refuses_an_overlay_that_could_leave_loopback() {
     assert!(child.wait().expect("wait").success());
     let _ = std::fs::remove_file(&key);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_squatted_unix_relay_name_is_an_error_not_a_silent_detour() {
+    use std::os::linux::net::SocketAddrExt;
+    // A free port, then a stranger holding the abstract name clients would try first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let name = format!("iris-relay-{port}");
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract address");
+    let squatter = std::os::unix::net::UnixListener::bind_addr(&addr).expect("squat");
+    let out = iris(&["--dev", "--port", &port.to_string()]);
+    assert!(
+        !out.status.success(),
+        "the node must not run while clients would reach the squatter"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("@{name}")),
+        "the error names the socket: {stderr}"
+    );
+    assert!(
+        stderr.contains("--no-unix-relay"),
+        "the error says the way out: {stderr}"
+    );
+    // Opting out of the socket runs the node on TCP alone.
+    let mut node = NodeProc::start(&["--dev", "--port", &port.to_string(), "--no-unix-relay"]);
+    assert_eq!(node.port, port);
+    node.sigterm();
+    assert!(node.wait_exit(Duration::from_secs(10)).success());
+    drop(squatter);
+}

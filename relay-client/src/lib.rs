@@ -39,7 +39,9 @@ mod dispatch;
 mod error;
 mod handler;
 mod limits;
+pub mod outq;
 mod runtime;
+pub mod transport;
 pub use runtime::{block_on_checked, runtime_handle};
 
 pub use bytes::Bytes;

@@ -7,11 +7,10 @@ use super::RelayContext;
 use crate::router::{ConnId, Destination, LocalPeer, Violation};
 use bytes::BytesMut;
 use iris_client::codec::{decode_client_frame, ByteStr, ClientFrame, NodeFrame, PROTOCOL_VERSION, RELAY_MAGIC};
+use iris_client::transport::{ReadHalf, Stream};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 /// Read buffer growth step.
@@ -43,11 +42,7 @@ enum Flow {
 }
 
 /// Serves one accepted connection to its end.
-pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
-    // Frames are coalesced in the outbox already; Nagle would only add latency.
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(error = %e, "cannot set TCP_NODELAY");
-    }
+pub async fn serve(stream: Stream, id: ConnId, ctx: Arc<RelayContext>) {
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(4096);
     let handshake = tokio::time::timeout(
@@ -98,7 +93,7 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
     });
     let writer_task = {
         let peer = peer.clone();
-        tokio::spawn(async move { peer.outbox.run_tcp_writer(writer).await })
+        tokio::spawn(async move { peer.outbox.run_socket_writer(writer).await })
     };
     ctx.router.attach(&peer);
     info!(cluster = peer.cluster.as_deref().unwrap_or(""), "client attached");
@@ -160,12 +155,7 @@ pub async fn serve(stream: TcpStream, id: ConnId, ctx: Arc<RelayContext>) {
 }
 
 /// Reads and handles frames until the connection should end.
-async fn read_frames(
-    ctx: &RelayContext,
-    peer: &Arc<LocalPeer>,
-    reader: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-) -> Ending {
+async fn read_frames(ctx: &RelayContext, peer: &Arc<LocalPeer>, reader: &mut ReadHalf, buf: &mut BytesMut) -> Ending {
     let me = Destination::Local(peer.clone());
     // Created once: re-arming these waits on every read would cost more than the read.
     let shutdown = ctx.shutdown.wait();
@@ -243,7 +233,7 @@ fn handle(ctx: &RelayContext, peer: &Arc<LocalPeer>, me: &Destination, frame: Cl
 async fn graceful_close(
     ctx: &RelayContext,
     peer: &Arc<LocalPeer>,
-    reader: &mut OwnedReadHalf,
+    reader: &mut ReadHalf,
     buf: &mut BytesMut,
 ) -> Ending {
     ctx.router.depart(peer);
@@ -318,7 +308,7 @@ fn op_name(frame: &ClientFrame) -> &'static str {
 }
 
 /// Reads and discards until the client closes or [`LINGER`] passes.
-async fn linger(reader: &mut OwnedReadHalf) {
+async fn linger(reader: &mut ReadHalf) {
     let mut sink = vec![0u8; 16 * 1024];
     let _ = tokio::time::timeout(LINGER, async {
         while let Ok(n) = reader.read(&mut sink).await {

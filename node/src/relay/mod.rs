@@ -1,5 +1,6 @@
-//! The relay server: accepts local clients on loopback and runs one reader and one writer task per
-//! connection.
+//! The relay server: accepts local clients on loopback TCP (and, on Linux, on the abstract Unix
+//! socket named after the port; see [`iris_client::transport`]) and runs one reader and one writer
+//! task per connection.
 
 pub mod connection;
 pub mod handshake;
@@ -12,6 +13,7 @@ use crate::config::RelayConfig;
 use crate::router::{ConnId, Router};
 use crate::shutdown::Shutdown;
 use iris_client::codec::Limits;
+use iris_client::transport::Stream;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +30,39 @@ pub struct BindError {
     pub v4: std::io::Error,
     /// Why `[::1]` failed.
     pub v6: std::io::Error,
+}
+
+/// Why the relay's Unix socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on the relay socket {name}: {error} (another process holds it; stop it, pick another --port, or pass --no-unix-relay)")]
+pub struct UnixBindError {
+    /// The abstract name, `@iris-relay-PORT`.
+    pub name: String,
+    /// Why.
+    pub error: std::io::Error,
+}
+
+/// A bound relay listener.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP on a loopback address.
+    Tcp(TcpListener),
+    /// The abstract Unix socket named after the port.
+    #[cfg(target_os = "linux")]
+    Unix(tokio::net::UnixListener),
+}
+
+/// Binds the abstract Unix socket of the relay on `port`. Its name is taken from the TCP port the
+/// relay holds, so a clash means some other process squats on it, which clients would then reach
+/// instead of this node: that is an error, not a warning.
+#[cfg(target_os = "linux")]
+pub fn bind_unix(port: u16) -> Result<Listener, UnixBindError> {
+    tokio::net::UnixListener::bind(iris_client::transport::unix_relay_path(port))
+        .map(Listener::Unix)
+        .map_err(|error| UnixBindError {
+            name: iris_client::transport::unix_relay_name(port),
+            error,
+        })
 }
 
 /// Binds 127.0.0.1 and `[::1]` on `port` (0 = a free port, the same on both where possible). Fails
@@ -103,10 +138,10 @@ impl RelayContext {
 }
 
 /// Accepts connections on `listener` until shutdown, serving each in its own task.
-pub async fn accept_loop(listener: TcpListener, ctx: Arc<RelayContext>) {
+pub async fn accept_loop(listener: Listener, ctx: Arc<RelayContext>) {
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            a = accept(&listener) => a,
             _ = ctx.shutdown.wait() => return,
         };
         match accepted {
@@ -117,7 +152,7 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<RelayContext>) {
                 let span = tracing::info_span!("conn", conn = %id);
                 tokio::spawn(
                     async move {
-                        tracing::debug!(%addr, "accepted");
+                        tracing::debug!(addr, "accepted");
                         connection::serve(stream, id, ctx).await;
                         drop(guard);
                     }
@@ -129,6 +164,25 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<RelayContext>) {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
+        }
+    }
+}
+
+/// The next connection on `listener`, with its peer for logs.
+async fn accept(listener: &Listener) -> std::io::Result<(Stream, String)> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (stream, addr) = l.accept().await?;
+            // Frames are coalesced in the outbox already; Nagle would only add latency.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+            Ok((Stream::Tcp(stream), addr.to_string()))
+        }
+        #[cfg(target_os = "linux")]
+        Listener::Unix(l) => {
+            let (stream, _) = l.accept().await?;
+            Ok((Stream::Unix(stream), "unix".to_string()))
         }
     }
 }

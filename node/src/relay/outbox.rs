@@ -24,13 +24,13 @@
 //! As a last resort a buffer above the hard limit drops the connection ("too slow").
 
 use crate::util::lock;
-use bytes::{Buf, BytesMut};
 use iris_client::codec::NodeFrame;
+use iris_client::outq::OutQueue;
+use iris_client::transport::WriteHalf;
 use std::cell::RefCell;
 use std::io;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 /// Above this many buffered octets best-effort traffic is dropped and requests wait.
@@ -83,10 +83,10 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    buf: BytesMut,
+    buf: OutQueue,
     owner: Owner,
     /// The socket, for inline writes at a batch's end (absent for test sinks).
-    socket: Option<Arc<OwnedWriteHalf>>,
+    socket: Option<Arc<WriteHalf>>,
     /// No more frames are accepted; the writer flushes what is queued and ends.
     closing: bool,
     /// The writer has ended (flushed, failed, or the hard limit was hit).
@@ -153,10 +153,10 @@ impl Outbox {
         if !room(st.buf.len()) {
             return Pushed::Full;
         }
-        frame.encode(&mut st.buf);
+        st.buf.push_node(frame);
         if st.buf.len() > self.shared.hard_limit {
             // The client is far behind on traffic that cannot be dropped: drop the client.
-            st.buf = BytesMut::new();
+            st.buf = OutQueue::default();
             st.closing = true;
             st.failure = Some("output buffer overflow: client is not reading".into());
             drop(st);
@@ -202,9 +202,8 @@ impl Outbox {
         let mut batch = std::mem::take(&mut st.buf);
         drop(st);
         while !batch.is_empty() {
-            match socket.try_write(&batch) {
-                Ok(n) if n > 0 => batch.advance(n),
-                _ => break, // full, or failed: the writer task takes over and sees the error
+            if batch.try_write_to(&socket).is_err() {
+                break; // full, or failed: the writer task takes over and sees the error
             }
         }
         let mut st = lock(&self.shared.state);
@@ -221,7 +220,7 @@ impl Outbox {
         }
         if !batch.is_empty() {
             // The unsent rest goes out before anything queued meanwhile.
-            batch.extend_from_slice(&st.buf);
+            batch.append(&mut st.buf);
             st.buf = batch;
         }
         st.owner = Owner::Scheduled;
@@ -240,7 +239,7 @@ impl Outbox {
         let mut st = lock(&self.shared.state);
         if !st.closing {
             if let Some(frame) = last {
-                frame.encode(&mut st.buf);
+                st.buf.push_node(frame);
                 if st.owner == Owner::Idle {
                     st.owner = Owner::Scheduled;
                 }
@@ -281,17 +280,17 @@ impl Outbox {
 
     /// Removes and returns everything queued (tests read frames back without a socket).
     #[cfg(test)]
-    pub(crate) fn take_queued(&self) -> BytesMut {
+    pub(crate) fn take_queued(&self) -> bytes::BytesMut {
         let mut st = lock(&self.shared.state);
         st.owner = Owner::Idle;
-        std::mem::take(&mut st.buf)
+        std::mem::take(&mut st.buf).to_bytes()
     }
 
     fn finish(&self, failure: Option<String>) {
         let mut st = lock(&self.shared.state);
         st.dead = true;
         st.closing = true;
-        st.buf = BytesMut::new();
+        st.buf = OutQueue::default();
         st.socket = None;
         if st.failure.is_none() {
             st.failure = failure;
@@ -300,18 +299,23 @@ impl Outbox {
         self.shared.changed.notify_waiters();
     }
 
-    /// The writer loop for a TCP connection: also lets batch ends write this socket inline.
-    pub async fn run_tcp_writer(&self, socket: OwnedWriteHalf) {
+    /// The writer loop for a socket: also lets batch ends write this socket inline.
+    pub async fn run_socket_writer(&self, socket: WriteHalf) {
         let socket = Arc::new(socket);
         lock(&self.shared.state).socket = Some(socket.clone());
-        self.run_writer(TcpSink(socket)).await
+        self.run(Sink::<tokio::io::Sink>::Socket(socket)).await
+    }
+
+    /// The writer loop on any byte sink (tests).
+    pub async fn run_writer<W: AsyncWrite + Unpin>(&self, sink: W) {
+        self.run(Sink::Stream(sink)).await
     }
 
     /// The writer loop: takes the buffer whenever a write is scheduled and writes it whole until
     /// the outbox is closed and flushed, then shuts the socket's write side down. Never holds the
     /// lock across I/O, and never writes while a batch end writes inline.
-    pub async fn run_writer<W: AsyncWrite + Unpin>(&self, mut sink: W) {
-        let mut spare = BytesMut::new();
+    async fn run<W: AsyncWrite + Unpin>(&self, mut sink: Sink<W>) {
+        let mut spare = OutQueue::default();
         loop {
             let notified = self.shared.ready.notified();
             let step = {
@@ -341,50 +345,49 @@ impl Outbox {
                     continue;
                 }
             }
-            if let Err(e) = sink.write_all(&spare).await {
+            if let Err(e) = sink.write(&mut spare).await {
                 self.finish(Some(format!("write failed: {e}")));
                 return;
             }
             spare.clear();
             if spare.capacity() > RETAIN_CAPACITY {
-                spare = BytesMut::new();
+                spare = OutQueue::default();
             }
         }
         lock(&self.shared.state).socket = None;
-        let _ = sink.shutdown().await;
+        sink.shutdown().await;
         self.finish(None);
     }
 }
 
-/// The write half of a TCP connection, shared with inline writers.
-struct TcpSink(Arc<OwnedWriteHalf>);
+/// Where the writer loop writes.
+enum Sink<W> {
+    /// The connection's socket, shared with inline writers: vectored writes, bulk payloads
+    /// straight from where they were received. The write side closes (FIN) when the last handle
+    /// on it is dropped.
+    Socket(Arc<WriteHalf>),
+    /// Any other byte sink.
+    Stream(W),
+}
 
-impl AsyncWrite for TcpSink {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        loop {
-            match self.0.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => return std::task::Poll::Ready(other),
+impl<W: AsyncWrite + Unpin> Sink<W> {
+    async fn write(&mut self, queue: &mut OutQueue) -> io::Result<()> {
+        match self {
+            Sink::Socket(socket) => queue.write_all_to(socket).await,
+            Sink::Stream(w) => {
+                for piece in queue.pieces() {
+                    w.write_all(piece).await?;
+                }
+                queue.clear();
+                Ok(())
             }
-            // Registers for a wake-up when writable; then the write is tried again.
-            std::task::ready!(self.0.as_ref().as_ref().poll_write_ready(cx))?;
         }
     }
 
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        // The write side closes (FIN) when the last handle on it is dropped.
-        std::task::Poll::Ready(Ok(()))
+    async fn shutdown(&mut self) {
+        if let Sink::Stream(w) = self {
+            let _ = w.shutdown().await;
+        }
     }
 }
 
@@ -435,11 +438,11 @@ mod tests {
         server
             .set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .expect("timeout");
-        let (_read, write) = client.into_split();
+        let (_read, write) = iris_client::transport::Stream::Tcp(client).into_split();
         let outbox = Outbox::new(usize::MAX);
         let writer = {
             let outbox = outbox.clone();
-            tokio::spawn(async move { outbox.run_tcp_writer(write).await })
+            tokio::spawn(async move { outbox.run_socket_writer(write).await })
         };
         tokio::task::yield_now().await; // the writer registers the socket and waits
                                         // No await from here on: on this single-threaded runtime the writer task cannot run, so

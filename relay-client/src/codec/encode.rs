@@ -1,5 +1,20 @@
 use super::{op, ClientFrame, NodeFrame, ReplyOutcome};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Payloads at least this long are not copied by [`ClientFrame::encode_split`] and
+/// [`NodeFrame::encode_split`]: writers send them from where they already are (vectored writes).
+pub const SPLIT_PAYLOAD: usize = 16 * 1024;
+
+/// The payload to leave out of the buffer, if it is a bulk one.
+fn bulk(payload: &Bytes) -> Option<&Bytes> {
+    (payload.len() >= SPLIT_PAYLOAD).then_some(payload)
+}
+
+/// Appends the length prefix of a payload that the caller sends separately; returns it.
+fn put_split(buf: &mut BytesMut, payload: &Bytes) -> Option<Bytes> {
+    put_varint(buf, payload.len() as u64);
+    Some(payload.clone())
+}
 
 /// Appends an unsigned LEB128 varint.
 pub fn put_varint(buf: &mut BytesMut, mut v: u64) {
@@ -104,7 +119,86 @@ impl ClientFrame {
     }
 }
 
+impl ClientFrame {
+    /// [`encode`](Self::encode), except that a bulk payload (at least [`SPLIT_PAYLOAD`] octets;
+    /// always the frame's last field) is not copied: `buf` gets everything up to it and the
+    /// payload is returned, to be sent right after `buf`'s new octets. The concatenation is exactly
+    /// what `encode` writes.
+    pub fn encode_split(&self, buf: &mut BytesMut) -> Option<Bytes> {
+        match self {
+            ClientFrame::TunTransfer {
+                tunnel_id,
+                size_or_cont,
+                payload,
+            } if bulk(payload).is_some() => {
+                transfer_header(buf, *tunnel_id, *size_or_cont);
+                put_split(buf, payload)
+            }
+            ClientFrame::Broadcast { cluster, message } if bulk(message).is_some() => {
+                buf.put_u8(op::BROADCAST);
+                put_binary(buf, cluster.as_bytes());
+                put_split(buf, message)
+            }
+            ClientFrame::Publish { topic, event } if bulk(event).is_some() => {
+                buf.put_u8(op::PUBLISH);
+                put_binary(buf, topic.as_bytes());
+                put_split(buf, event)
+            }
+            ClientFrame::Reply { id, result: Ok(reply) } if bulk(reply).is_some() => {
+                buf.put_u8(op::REPLY);
+                put_varint(buf, *id);
+                put_bool(buf, true);
+                put_split(buf, reply)
+            }
+            _ => {
+                self.encode(buf);
+                None
+            }
+        }
+    }
+}
+
 impl NodeFrame {
+    /// [`encode`](Self::encode), except that a bulk payload (at least [`SPLIT_PAYLOAD`] octets;
+    /// always the frame's last field) is not copied: `buf` gets everything up to it and the
+    /// payload is returned, to be sent right after `buf`'s new octets. The concatenation is exactly
+    /// what `encode` writes.
+    pub fn encode_split(&self, buf: &mut BytesMut) -> Option<Bytes> {
+        match self {
+            NodeFrame::TunTransfer {
+                tunnel_id,
+                size_or_cont,
+                payload,
+            } if bulk(payload).is_some() => {
+                transfer_header(buf, *tunnel_id, *size_or_cont);
+                put_split(buf, payload)
+            }
+            NodeFrame::Broadcast { message } if bulk(message).is_some() => {
+                buf.put_u8(op::BROADCAST);
+                put_split(buf, message)
+            }
+            NodeFrame::Publish { topic, event } if bulk(event).is_some() => {
+                buf.put_u8(op::PUBLISH);
+                put_binary(buf, topic.as_bytes());
+                put_split(buf, event)
+            }
+            NodeFrame::Reply {
+                id,
+                outcome: ReplyOutcome::Reply(reply),
+            } if bulk(reply).is_some() => {
+                buf.put_u8(op::REPLY);
+                put_varint(buf, *id);
+                put_bool(buf, false);
+                put_bool(buf, true);
+                put_split(buf, reply)
+            }
+            _ => {
+                self.encode(buf);
+                None
+            }
+        }
+    }
+
     /// Appends this frame's wire form to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
         match self {
@@ -197,9 +291,13 @@ fn encode_allow(buf: &mut BytesMut, tunnel_id: u64, space: u64) {
     put_varint(buf, space);
 }
 
-fn encode_transfer(buf: &mut BytesMut, tunnel_id: u64, size_or_cont: u64, payload: &[u8]) {
+fn transfer_header(buf: &mut BytesMut, tunnel_id: u64, size_or_cont: u64) {
     buf.put_u8(op::TUN_TRANSFER);
     put_varint(buf, tunnel_id);
     put_varint(buf, size_or_cont);
+}
+
+fn encode_transfer(buf: &mut BytesMut, tunnel_id: u64, size_or_cont: u64, payload: &[u8]) {
+    transfer_header(buf, tunnel_id, size_or_cont);
     put_binary(buf, payload);
 }

@@ -11,7 +11,7 @@
 mod bytestr;
 mod decode;
 mod encode;
-pub use encode::{put_binary, put_varint};
+pub use encode::{put_binary, put_varint, SPLIT_PAYLOAD};
 
 pub use bytestr::ByteStr;
 pub use decode::{decode_client_frame, decode_node_frame, DecodeError};

@@ -498,3 +498,79 @@ proptest! {
         while let Ok(Some(_)) = decode_node_frame(&mut b, &limits) {}
     }
 }
+
+/// `encode_split` writes exactly `encode`'s octets, with bulk payloads (and only those) left out
+/// of the buffer and returned instead.
+#[test]
+fn encode_split_is_encode_with_the_bulk_payload_left_out() {
+    use crate::codec::SPLIT_PAYLOAD;
+    for size in [0, 1, SPLIT_PAYLOAD - 1, SPLIT_PAYLOAD, SPLIT_PAYLOAD + 1, 100_000] {
+        let p = Bytes::from((0..size).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+        let client = [
+            ClientFrame::TunTransfer {
+                tunnel_id: 300,
+                size_or_cont: 1 << 20,
+                payload: p.clone(),
+            },
+            ClientFrame::Broadcast {
+                cluster: "c".into(),
+                message: p.clone(),
+            },
+            ClientFrame::Publish {
+                topic: "t".into(),
+                event: p.clone(),
+            },
+            ClientFrame::Reply {
+                id: 9,
+                result: Ok(p.clone()),
+            },
+            ClientFrame::Request {
+                id: 9,
+                cluster: "c".into(),
+                request: p.clone(),
+                timeout_ms: 5,
+            },
+        ];
+        let node = [
+            NodeFrame::TunTransfer {
+                tunnel_id: 300,
+                size_or_cont: 0,
+                payload: p.clone(),
+            },
+            NodeFrame::Broadcast { message: p.clone() },
+            NodeFrame::Publish {
+                topic: "t".into(),
+                event: p.clone(),
+            },
+            NodeFrame::Reply {
+                id: 9,
+                outcome: ReplyOutcome::Reply(p.clone()),
+            },
+            NodeFrame::Request {
+                id: 9,
+                request: p.clone(),
+                timeout_ms: 5,
+            },
+        ];
+        let check = |whole: BytesMut, mut head: BytesMut, rest: Option<Bytes>, splittable: bool| {
+            assert_eq!(rest.is_some(), splittable && size >= SPLIT_PAYLOAD, "size {size}");
+            if let Some(rest) = rest {
+                assert_eq!(rest, p, "the payload itself is returned");
+                head.extend_from_slice(&rest);
+            }
+            assert_eq!(head, whole, "size {size}");
+        };
+        for (i, f) in client.iter().enumerate() {
+            let (mut whole, mut head) = (BytesMut::new(), BytesMut::new());
+            f.encode(&mut whole);
+            let rest = f.encode_split(&mut head);
+            check(whole, head, rest, i < 4); // a request's payload is not its last field
+        }
+        for (i, f) in node.iter().enumerate() {
+            let (mut whole, mut head) = (BytesMut::new(), BytesMut::new());
+            f.encode(&mut whole);
+            let rest = f.encode_split(&mut head);
+            check(whole, head, rest, i < 4);
+        }
+    }
+}

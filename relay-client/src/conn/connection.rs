@@ -119,6 +119,12 @@ impl Connection {
         self.inner.id
     }
 
+    /// Which local transport this connection runs over: the node's Unix socket where it has one
+    /// (Linux), else loopback TCP.
+    pub fn transport(&self) -> crate::transport::Kind {
+        self.inner.transport
+    }
+
     /// Sends `request` to one member of `cluster` and waits for its reply.
     ///
     /// Errors: TIMEOUT when no reply came within `timeout` (also when the cluster has no member),

@@ -14,6 +14,7 @@ use crate::codec::{self, ByteStr, ClientFrame, Limits, NodeFrame, ReplyOutcome};
 use crate::dispatch::{Dispatcher, Rejected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::{ServiceHandler, TopicHandler};
+use crate::transport::{ReadHalf, Stream};
 use bytes::{Bytes, BytesMut};
 use outbox::{Outbox, Send};
 use std::collections::HashMap;
@@ -21,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tunnel::TunnelInner;
 
@@ -69,6 +69,7 @@ pub(crate) struct ConnInner {
     /// The process generation that created the connection (see `runtime::check_fork`).
     fork_generation: u32,
     cluster: String,
+    transport: crate::transport::Kind,
     out: Outbox,
     shared: Mutex<Shared>,
     next_request: AtomicU64,
@@ -433,15 +434,9 @@ fn closed_error(reason: &Error) -> Error {
 /// Connects, performs the relay handshake for `cluster` ("" for a plain client) and starts the
 /// socket tasks. Must run on the core's runtime.
 async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<Arc<ConnInner>> {
-    let mut socket = match TcpStream::connect(("127.0.0.1", port)).await {
-        Ok(s) => s,
-        Err(v4) => TcpStream::connect(("::1", port))
-            .await
-            .map_err(|_| Error::io(&format!("cannot connect to the iris node on port {port}"), v4))?,
-    };
-    socket
-        .set_nodelay(true)
-        .map_err(|e| Error::io("cannot set TCP_NODELAY", e))?;
+    let mut socket = Stream::connect_local(port)
+        .await
+        .map_err(|e| Error::io(&format!("cannot connect to the iris node on port {port}"), e))?;
     let limits = Limits::default();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let handshake = async {
@@ -482,11 +477,13 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
         .await
         .map_err(|_| Error::timeout("the node did not complete the handshake in time"))??;
 
+    let kind = socket.kind();
     let (read_half, write_half) = socket.into_split();
     let inner = Arc::new(ConnInner {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
         fork_generation: crate::runtime::fork_generation(),
         cluster: cluster.to_string(),
+        transport: kind,
         out: Outbox::new(write_half),
         shared: Mutex::new(Shared {
             status: Status::Open,
@@ -502,7 +499,7 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
         abort: tokio::sync::Notify::new(),
         open: std::sync::atomic::AtomicBool::new(true),
     });
-    tracing::debug!(conn = inner.id, port, cluster, "connected");
+    tracing::debug!(conn = inner.id, port, cluster, transport = ?kind, "connected");
     let writer = inner.clone();
     tokio::spawn(async move {
         if let Err(e) = writer.out.run_writer().await {
@@ -522,12 +519,7 @@ async fn open(port: u16, cluster: &str, service: Option<ServiceCtx>) -> Result<A
 }
 
 /// Reads and handles frames until the connection ends; returns why and whether it was a drop.
-async fn read_loop(
-    inner: &Arc<ConnInner>,
-    mut socket: tokio::net::tcp::OwnedReadHalf,
-    mut buf: BytesMut,
-    limits: Limits,
-) -> (Error, bool) {
+async fn read_loop(inner: &Arc<ConnInner>, mut socket: ReadHalf, mut buf: BytesMut, limits: Limits) -> (Error, bool) {
     let mut wakes = Wakes::default();
     loop {
         loop {

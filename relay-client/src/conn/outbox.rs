@@ -4,10 +4,10 @@
 //! burst of frames costs one system call, not one per frame.
 
 use crate::codec::ClientFrame;
-use bytes::{Buf, BytesMut};
+use crate::outq::OutQueue;
+use crate::transport::WriteHalf;
 use std::io;
 use std::sync::{Arc, Mutex};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 /// Above this many buffered octets, flow-controlled producers wait for the writer to catch up.
@@ -28,14 +28,14 @@ pub(crate) enum Send {
 }
 
 struct State {
-    buf: BytesMut,
+    buf: OutQueue,
     closed: bool,
     /// Someone owns the socket right now (the writer task, or a producer writing inline):
     /// producers must only append.
     writing: bool,
     /// A producer is writing inline, outside the lock; the writer task must leave the buffer alone.
     inline: bool,
-    socket: Option<Arc<OwnedWriteHalf>>,
+    socket: Option<Arc<WriteHalf>>,
 }
 
 /// The shared output buffer of one connection.
@@ -46,10 +46,10 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn new(socket: OwnedWriteHalf) -> Self {
+    pub(crate) fn new(socket: WriteHalf) -> Self {
         Outbox {
             state: Mutex::new(State {
-                buf: BytesMut::with_capacity(64 * 1024),
+                buf: OutQueue::with_capacity(64 * 1024),
                 closed: false,
                 writing: false,
                 inline: false,
@@ -78,7 +78,7 @@ impl Outbox {
         if state.closed {
             return false;
         }
-        frame.encode(&mut state.buf);
+        state.buf.push_client(frame);
         if state.writing {
             return true;
         }
@@ -97,9 +97,8 @@ impl Outbox {
         let mut batch = std::mem::take(&mut state.buf);
         drop(state);
         while !batch.is_empty() {
-            match socket.try_write(&batch) {
-                Ok(n) => batch.advance(n),
-                Err(_) => break, // would block or failed: the writer task takes over
+            if batch.try_write_to(&socket).is_err() {
+                break; // would block or failed: the writer task takes over
             }
         }
         let mut state = self.lock();
@@ -117,7 +116,7 @@ impl Outbox {
         }
         if !batch.is_empty() {
             // The unsent rest goes out before anything queued meanwhile.
-            batch.extend_from_slice(&state.buf);
+            batch.append(&mut state.buf);
             state.buf = batch;
         }
         drop(state);
@@ -160,7 +159,7 @@ impl Outbox {
     /// The writer task: sends what producers could not send inline, until closed and drained or
     /// the socket fails. Shuts the socket's sending side down when it ends.
     pub(crate) async fn run_writer(&self) -> io::Result<()> {
-        let mut spare = BytesMut::with_capacity(64 * 1024);
+        let mut spare = OutQueue::with_capacity(64 * 1024);
         let result = loop {
             let (batch, socket) = {
                 let mut state = self.lock();
@@ -182,7 +181,7 @@ impl Outbox {
                 self.writer.notified().await;
                 continue;
             };
-            if let Err(e) = write_all(&socket, &mut batch).await {
+            if let Err(e) = batch.write_all_to(&socket).await {
                 break Err(e);
             }
             self.space.notify_waiters();
@@ -190,7 +189,7 @@ impl Outbox {
             spare = if batch.capacity() <= KEEP_CAPACITY {
                 batch
             } else {
-                BytesMut::with_capacity(64 * 1024)
+                OutQueue::with_capacity(64 * 1024)
             };
         };
         let socket = {
@@ -205,16 +204,4 @@ impl Outbox {
         }
         result
     }
-}
-
-async fn write_all(socket: &OwnedWriteHalf, buf: &mut BytesMut) -> io::Result<()> {
-    while !buf.is_empty() {
-        match socket.try_write(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf.advance(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
