@@ -4,9 +4,10 @@
 //! a new member is reachable from the other node, publish throughput across nodes, tunnel
 //! throughput with encryption on. Bounded in time; a smoke benchmark, not a test.
 //!
-//! `cargo run --release -p iris-node --example overlay_load -- KEY.pem [seconds] [tunnel]`
+//! `cargo run --release -p iris-node --example overlay_load -- KEY.pem [seconds] [all|tunnel] [unix|tcp]`
 //! (make the key with `iris keygen --out KEY.pem`; a third argument `tunnel` runs only the
-//! tunnel phase, for profiling and for paired runs).
+//! tunnel phase, for profiling and for paired runs; a fourth, `tcp`, runs the nodes without
+//! their Unix relay sockets, so the clients attach over loopback TCP).
 
 use iris_client::{Bytes, ServiceHandler, ServiceLimits, Tunnel};
 use iris_node::config::{Config, Identity, OverlayConfig, RelayConfig};
