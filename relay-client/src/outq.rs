@@ -1,7 +1,14 @@
-//! An output queue of encoded frames that does not copy bulk payloads: small frames are encoded
-//! into a growing buffer, payloads of [`SPLIT_PAYLOAD`](crate::codec::SPLIT_PAYLOAD) octets and
-//! more stay where they are (shared [`Bytes`]) and leave in the same vectored write as the
-//! octets around them. Shared by the client core's and the node's connection outboxes.
+//! An output queue of encoded frames that does not copy bulk tunnel data: frames are encoded
+//! into a growing buffer, but tunnel payloads of [`SPLIT_PAYLOAD`](crate::codec::SPLIT_PAYLOAD)
+//! octets and more stay where they are (shared [`Bytes`]) and leave in the same vectored write as
+//! the octets around them. Shared by the client core's and the node's connection outboxes.
+//!
+//! Memory: a payload queued by reference keeps the buffer it was decoded from alive until it is
+//! written, and [`OutQueue::len`] counts only the payload's own octets. The outboxes' limits are
+//! therefore limits on queued octets, not on the memory pinned behind them. Only tunnel data is
+//! queued by reference, which tunnel credit bounds, and each such payload is at least
+//! [`SPLIT_PAYLOAD`](crate::codec::SPLIT_PAYLOAD) octets, so the two differ by at most the ratio
+//! of a read buffer's size to that (and far less in bulk, where a buffer is full of tunnel data).
 
 use crate::codec::{ClientFrame, NodeFrame};
 use crate::transport::WriteHalf;

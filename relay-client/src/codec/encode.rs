@@ -1,7 +1,7 @@
 use super::{op, ClientFrame, NodeFrame, ReplyOutcome};
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Payloads at least this long are not copied by [`ClientFrame::encode_split`] and
+/// Tunnel payloads at least this long are not copied by [`ClientFrame::encode_split`] and
 /// [`NodeFrame::encode_split`]: writers send them from where they already are (vectored writes).
 pub const SPLIT_PAYLOAD: usize = 16 * 1024;
 
@@ -120,10 +120,12 @@ impl ClientFrame {
 }
 
 impl ClientFrame {
-    /// [`encode`](Self::encode), except that a bulk payload (at least [`SPLIT_PAYLOAD`] octets;
-    /// always the frame's last field) is not copied: `buf` gets everything up to it and the
-    /// payload is returned, to be sent right after `buf`'s new octets. The concatenation is exactly
-    /// what `encode` writes.
+    /// [`encode`](Self::encode), except that the payload of a TUN_TRANSFER of at least
+    /// [`SPLIT_PAYLOAD`] octets (its last field) is not copied: `buf` gets everything up to it
+    /// and the payload is returned, to be sent right after `buf`'s new octets. The concatenation
+    /// is exactly what `encode` writes. Only tunnel data is split: it is the bulk traffic, and
+    /// tunnel credit bounds how much of it can wait in an outbox (and so how much memory its
+    /// shared buffers can pin); broadcasts, events and replies to slow readers are copied.
     pub fn encode_split(&self, buf: &mut BytesMut) -> Option<Bytes> {
         match self {
             ClientFrame::TunTransfer {
@@ -134,22 +136,6 @@ impl ClientFrame {
                 transfer_header(buf, *tunnel_id, *size_or_cont);
                 put_split(buf, payload)
             }
-            ClientFrame::Broadcast { cluster, message } if bulk(message).is_some() => {
-                buf.put_u8(op::BROADCAST);
-                put_binary(buf, cluster.as_bytes());
-                put_split(buf, message)
-            }
-            ClientFrame::Publish { topic, event } if bulk(event).is_some() => {
-                buf.put_u8(op::PUBLISH);
-                put_binary(buf, topic.as_bytes());
-                put_split(buf, event)
-            }
-            ClientFrame::Reply { id, result: Ok(reply) } if bulk(reply).is_some() => {
-                buf.put_u8(op::REPLY);
-                put_varint(buf, *id);
-                put_bool(buf, true);
-                put_split(buf, reply)
-            }
             _ => {
                 self.encode(buf);
                 None
@@ -159,10 +145,12 @@ impl ClientFrame {
 }
 
 impl NodeFrame {
-    /// [`encode`](Self::encode), except that a bulk payload (at least [`SPLIT_PAYLOAD`] octets;
-    /// always the frame's last field) is not copied: `buf` gets everything up to it and the
-    /// payload is returned, to be sent right after `buf`'s new octets. The concatenation is exactly
-    /// what `encode` writes.
+    /// [`encode`](Self::encode), except that the payload of a TUN_TRANSFER of at least
+    /// [`SPLIT_PAYLOAD`] octets (its last field) is not copied: `buf` gets everything up to it
+    /// and the payload is returned, to be sent right after `buf`'s new octets. The concatenation
+    /// is exactly what `encode` writes. Only tunnel data is split: it is the bulk traffic, and
+    /// tunnel credit bounds how much of it can wait in an outbox (and so how much memory its
+    /// shared buffers can pin); broadcasts, events and replies to slow readers are copied.
     pub fn encode_split(&self, buf: &mut BytesMut) -> Option<Bytes> {
         match self {
             NodeFrame::TunTransfer {
@@ -172,25 +160,6 @@ impl NodeFrame {
             } if bulk(payload).is_some() => {
                 transfer_header(buf, *tunnel_id, *size_or_cont);
                 put_split(buf, payload)
-            }
-            NodeFrame::Broadcast { message } if bulk(message).is_some() => {
-                buf.put_u8(op::BROADCAST);
-                put_split(buf, message)
-            }
-            NodeFrame::Publish { topic, event } if bulk(event).is_some() => {
-                buf.put_u8(op::PUBLISH);
-                put_binary(buf, topic.as_bytes());
-                put_split(buf, event)
-            }
-            NodeFrame::Reply {
-                id,
-                outcome: ReplyOutcome::Reply(reply),
-            } if bulk(reply).is_some() => {
-                buf.put_u8(op::REPLY);
-                put_varint(buf, *id);
-                put_bool(buf, false);
-                put_bool(buf, true);
-                put_split(buf, reply)
             }
             _ => {
                 self.encode(buf);
