@@ -155,3 +155,58 @@ fn a_dropped_caller_does_not_disturb_the_member_answering_it() {
         }
     );
 }
+
+/// The Unix socket is served by the same code as TCP: garbage on it drops that connection only,
+/// with a CLOSE that says why, and a TCP bystander keeps working.
+#[cfg(target_os = "linux")]
+#[test]
+fn garbage_on_the_unix_socket_drops_only_that_connection() {
+    use bytes::BytesMut;
+    use iris_client::codec::{decode_node_frame, Limits};
+    use std::io::{Read, Write};
+    use std::os::linux::net::SocketAddrExt;
+    let node = NodeProc::dev(&[]);
+    let mut bystander = node.attach("svc");
+    let name = format!("iris-relay-{}", node.port);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).expect("address");
+    let mut offender = std::os::unix::net::UnixStream::connect_addr(&addr).expect("the node serves its Unix socket");
+    offender
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut out = BytesMut::new();
+    ClientFrame::Init {
+        magic: CLIENT_MAGIC.into(),
+        version: PROTOCOL_VERSION.into(),
+        cluster: "svc".into(),
+    }
+    .encode(&mut out);
+    out.extend_from_slice(&[0x42, 1, 2, 3]); // an unknown opcode
+    offender.write_all(&out).expect("write");
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    loop {
+        while let Some(frame) = decode_node_frame(&mut buf, &Limits::default()).expect("valid frames") {
+            frames.push(frame);
+        }
+        let mut chunk = [0u8; 4096];
+        match offender.read(&mut chunk).expect("read") {
+            0 => break,
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    assert!(matches!(frames.first(), Some(NodeFrame::Init { .. })), "{frames:?}");
+    match frames.last() {
+        Some(NodeFrame::Close { reason }) => assert!(reason.contains("opcode"), "{reason}"),
+        other => panic!("expected CLOSE with a reason, got {other:?}"),
+    }
+    bystander.send(&ClientFrame::Broadcast {
+        cluster: "svc".into(),
+        message: Bytes::from_static(b"alive"),
+    });
+    assert_eq!(
+        bystander.recv(),
+        NodeFrame::Broadcast {
+            message: Bytes::from_static(b"alive")
+        }
+    );
+}
