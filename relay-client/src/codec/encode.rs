@@ -5,17 +5,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// [`NodeFrame::encode_split`]: writers send them from where they already are (vectored writes).
 pub const SPLIT_PAYLOAD: usize = 16 * 1024;
 
-/// The payload to leave out of the buffer, if it is a bulk one.
-fn bulk(payload: &Bytes) -> Option<&Bytes> {
-    (payload.len() >= SPLIT_PAYLOAD).then_some(payload)
-}
-
-/// Appends the length prefix of a payload that the caller sends separately; returns it.
-fn put_split(buf: &mut BytesMut, payload: &Bytes) -> Option<Bytes> {
-    put_varint(buf, payload.len() as u64);
-    Some(payload.clone())
-}
-
 /// Appends an unsigned LEB128 varint.
 pub fn put_varint(buf: &mut BytesMut, mut v: u64) {
     while v >= 0x80 {
@@ -120,22 +109,15 @@ impl ClientFrame {
 }
 
 impl ClientFrame {
-    /// [`encode`](Self::encode), except that the payload of a TUN_TRANSFER of at least
-    /// [`SPLIT_PAYLOAD`] octets (its last field) is not copied: `buf` gets everything up to it
-    /// and the payload is returned, to be sent right after `buf`'s new octets. The concatenation
-    /// is exactly what `encode` writes. Only tunnel data is split: it is the bulk traffic, and
-    /// tunnel credit bounds how much of it can wait in an outbox (and so how much memory its
-    /// shared buffers can pin); broadcasts, events and replies to slow readers are copied.
+    /// [`encode`](Self::encode), leaving a bulk tunnel payload out of `buf` and returning it
+    /// instead (see [`encode_transfer_split`]).
     pub fn encode_split(&self, buf: &mut BytesMut) -> Option<Bytes> {
         match self {
             ClientFrame::TunTransfer {
                 tunnel_id,
                 size_or_cont,
                 payload,
-            } if bulk(payload).is_some() => {
-                transfer_header(buf, *tunnel_id, *size_or_cont);
-                put_split(buf, payload)
-            }
+            } => encode_transfer_split(buf, *tunnel_id, *size_or_cont, payload),
             _ => {
                 self.encode(buf);
                 None
@@ -145,22 +127,15 @@ impl ClientFrame {
 }
 
 impl NodeFrame {
-    /// [`encode`](Self::encode), except that the payload of a TUN_TRANSFER of at least
-    /// [`SPLIT_PAYLOAD`] octets (its last field) is not copied: `buf` gets everything up to it
-    /// and the payload is returned, to be sent right after `buf`'s new octets. The concatenation
-    /// is exactly what `encode` writes. Only tunnel data is split: it is the bulk traffic, and
-    /// tunnel credit bounds how much of it can wait in an outbox (and so how much memory its
-    /// shared buffers can pin); broadcasts, events and replies to slow readers are copied.
+    /// [`encode`](Self::encode), leaving a bulk tunnel payload out of `buf` and returning it
+    /// instead (see [`encode_transfer_split`]).
     pub fn encode_split(&self, buf: &mut BytesMut) -> Option<Bytes> {
         match self {
             NodeFrame::TunTransfer {
                 tunnel_id,
                 size_or_cont,
                 payload,
-            } if bulk(payload).is_some() => {
-                transfer_header(buf, *tunnel_id, *size_or_cont);
-                put_split(buf, payload)
-            }
+            } => encode_transfer_split(buf, *tunnel_id, *size_or_cont, payload),
             _ => {
                 self.encode(buf);
                 None
@@ -264,6 +239,22 @@ fn transfer_header(buf: &mut BytesMut, tunnel_id: u64, size_or_cont: u64) {
     buf.put_u8(op::TUN_TRANSFER);
     put_varint(buf, tunnel_id);
     put_varint(buf, size_or_cont);
+}
+
+/// A TUN_TRANSFER whose payload, if at least [`SPLIT_PAYLOAD`] octets (it is the frame's last
+/// field), is not copied: `buf` gets everything up to it and the payload is returned, to be sent
+/// right after `buf`'s new octets; the concatenation is exactly what `encode` writes. Only tunnel
+/// data is split: it is the bulk traffic, and tunnel credit bounds how much of it can wait in an
+/// outbox (and so how much memory its shared buffers can pin); broadcasts, events and replies to
+/// slow readers are copied.
+fn encode_transfer_split(buf: &mut BytesMut, tunnel_id: u64, size_or_cont: u64, payload: &Bytes) -> Option<Bytes> {
+    if payload.len() < SPLIT_PAYLOAD {
+        encode_transfer(buf, tunnel_id, size_or_cont, payload);
+        return None;
+    }
+    transfer_header(buf, tunnel_id, size_or_cont);
+    put_varint(buf, payload.len() as u64);
+    Some(payload.clone())
 }
 
 fn encode_transfer(buf: &mut BytesMut, tunnel_id: u64, size_or_cont: u64, payload: &[u8]) {
