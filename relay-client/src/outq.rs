@@ -130,22 +130,20 @@ impl OutQueue {
         }
     }
 
-    /// The queued octets as slices, in order (at most `MAX_SLICES`).
-    fn slices(&self) -> Vec<IoSlice<'_>> {
-        let mut slices: Vec<IoSlice<'_>> = self.done.iter().take(MAX_SLICES - 1).map(|b| IoSlice::new(b)).collect();
-        if self.done.len() < MAX_SLICES && !self.tail.is_empty() {
-            slices.push(IoSlice::new(&self.tail));
-        }
-        slices
-    }
-
     /// One non-blocking (vectored) write of the front of the queue; the written octets are
     /// removed. `WouldBlock` when the socket takes nothing now.
     pub fn try_write_to(&mut self, socket: &WriteHalf) -> io::Result<usize> {
         let n = if self.done.is_empty() {
             socket.try_write(&self.tail)?
         } else {
-            socket.try_write_vectored(&self.slices())?
+            // On the stack: this runs for every write of a busy connection.
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (slot, piece) in slices.iter_mut().zip(self.pieces()) {
+                *slot = IoSlice::new(piece);
+                count += 1;
+            }
+            socket.try_write_vectored(&slices[..count])?
         };
         if n == 0 && !self.is_empty() {
             return Err(io::ErrorKind::WriteZero.into());
@@ -166,7 +164,7 @@ impl OutQueue {
         Ok(())
     }
 
-    /// The queued octets, piece by piece, in order (for sinks that are not sockets).
+    /// The queued octets, piece by piece, in order.
     pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
         self.done
             .iter()

@@ -17,6 +17,18 @@ use tokio::net::{tcp, TcpStream};
 #[cfg(target_os = "linux")]
 use tokio::net::{unix, UnixStream};
 
+/// Runs `$body` on whichever transport `$value` (a [`Stream`], [`ReadHalf`] or [`WriteHalf`])
+/// holds, bound to `$v`: the arms differ only in the type of `$v`.
+macro_rules! either {
+    ($value:expr, $enum:ident, $v:ident => $body:expr) => {
+        match $value {
+            $enum::Tcp($v) => $body,
+            #[cfg(target_os = "linux")]
+            $enum::Unix($v) => $body,
+        }
+    };
+}
+
 /// The abstract Unix socket name of the relay on `port`, as shown in logs (`@` stands for the
 /// leading NUL of an abstract name).
 pub fn unix_relay_name(port: u16) -> String {
@@ -92,37 +104,21 @@ impl Stream {
 
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(target_os = "linux")]
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
+        either!(self.get_mut(), Stream, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(target_os = "linux")]
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        either!(self.get_mut(), Stream, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(target_os = "linux")]
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
+        either!(self.get_mut(), Stream, s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(target_os = "linux")]
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        either!(self.get_mut(), Stream, s => Pin::new(s).poll_shutdown(cx))
     }
 }
 
@@ -138,11 +134,7 @@ pub enum ReadHalf {
 
 impl AsyncRead for ReadHalf {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-            #[cfg(target_os = "linux")]
-            ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
-        }
+        either!(self.get_mut(), ReadHalf, r => Pin::new(r).poll_read(cx, buf))
     }
 }
 
@@ -160,64 +152,36 @@ pub enum WriteHalf {
 impl WriteHalf {
     /// Writes what the socket takes now, without waiting (`WouldBlock` when it takes nothing).
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            WriteHalf::Tcp(w) => w.try_write(buf),
-            #[cfg(target_os = "linux")]
-            WriteHalf::Unix(w) => w.try_write(buf),
-        }
+        either!(self, WriteHalf, w => w.try_write(buf))
     }
 
     /// [`try_write`](Self::try_write) from several buffers in order, in one system call.
     pub fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            WriteHalf::Tcp(w) => w.try_write_vectored(bufs),
-            #[cfg(target_os = "linux")]
-            WriteHalf::Unix(w) => w.try_write_vectored(bufs),
-        }
+        either!(self, WriteHalf, w => w.try_write_vectored(bufs))
     }
 
     /// Waits until the socket may take more.
     pub async fn writable(&self) -> io::Result<()> {
-        match self {
-            WriteHalf::Tcp(w) => w.writable().await,
-            #[cfg(target_os = "linux")]
-            WriteHalf::Unix(w) => w.writable().await,
-        }
+        either!(self, WriteHalf, w => w.writable().await)
     }
 
     /// Polls for write readiness (registers the waker when not ready).
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            WriteHalf::Tcp(w) => w.as_ref().poll_write_ready(cx),
-            #[cfg(target_os = "linux")]
-            WriteHalf::Unix(w) => w.as_ref().poll_write_ready(cx),
-        }
+        either!(self, WriteHalf, w => w.as_ref().poll_write_ready(cx))
     }
 }
 
 impl AsyncWrite for WriteHalf {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
-            #[cfg(target_os = "linux")]
-            WriteHalf::Unix(w) => Pin::new(w).poll_write(cx, buf),
-        }
+        either!(self.get_mut(), WriteHalf, w => Pin::new(w).poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
-            #[cfg(target_os = "linux")]
-            WriteHalf::Unix(w) => Pin::new(w).poll_flush(cx),
-        }
+        either!(self.get_mut(), WriteHalf, w => Pin::new(w).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
-            #[cfg(target_os = "linux")]
-            WriteHalf::Unix(w) => Pin::new(w).poll_shutdown(cx),
-        }
+        either!(self.get_mut(), WriteHalf, w => Pin::new(w).poll_shutdown(cx))
     }
 }
 
