@@ -16,6 +16,7 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
 const KNOBS: &[(&str, &str)] = &[("IRIS_OVERLAY_LEAF_SET", "2"), ("IRIS_OVERLAY_DIRECT_MAX", "0")];
+const TUNNEL_REDIRECT: &str = "IRIS_OVERLAY_TUNNEL_REDIRECT";
 
 fn register(node: &NodeProc, cluster: &str, m: &Arc<Member>) -> iris_client::Service {
     iris_client::register(node.port, cluster, m.clone(), ServiceLimits::default()).expect("register")
@@ -28,7 +29,11 @@ fn answered_by(caller: &Connection, cluster: &str, by: &str) -> bool {
 #[test]
 fn every_pattern_crosses_trees_and_multi_hop_routes() {
     let net = TestNet::new("trees");
-    let mut nodes: Vec<NodeProc> = (2..=11).map(|h| net.start_with_env(h, KNOBS)).collect();
+    // The last node relays its tunnels along the tree; the others redirect theirs to direct links.
+    let relaying = [KNOBS, &[(TUNNEL_REDIRECT, "0")]].concat();
+    let mut nodes: Vec<NodeProc> = (2..=11)
+        .map(|h| net.start_with_env(h, if h == 11 { &relaying } else { KNOBS }))
+        .collect();
     let caller = iris_client::connect(nodes[0].port).expect("connect");
 
     // Members of "echo" on three nodes; the caller's node hosts none.
@@ -117,15 +122,23 @@ fn every_pattern_crosses_trees_and_multi_hop_routes() {
         assert_eq!(c.load(Ordering::SeqCst) - b, 40, "each subscriber got each event once");
     }
 
-    // A tunnel across the tree: order and integrity.
-    let tunneller = iris_client::connect(nodes[9].port).expect("connect");
-    let tunnel = tunneller.tunnel("echo", T).expect("tunnel");
-    for (i, size) in [1usize, 70_000, 300_000, 5].into_iter().enumerate() {
-        let msg: Vec<u8> = (0..size).map(|b| (b + i) as u8).collect();
-        tunnel.send(msg.clone(), Some(T)).expect("send");
-        assert!(tunnel.recv(Some(T)).expect("echo")[..] == msg[..], "message {i} intact");
+    // Tunnels from every node without a member, relayed along the tree (the last node) or
+    // redirected to a direct link (the others): order and integrity.
+    for i in [0usize, 1, 3, 4, 6, 7, 9] {
+        let tunneller = iris_client::connect(nodes[i].port).expect("connect");
+        for round in 0..2 {
+            let tunnel = tunneller.tunnel("echo", T).expect("tunnel");
+            for (j, size) in [1usize, 70_000, 300_000, 5].into_iter().enumerate() {
+                let msg: Vec<u8> = (0..size).map(|b| (b + i + j + round) as u8).collect();
+                tunnel.send(msg.clone(), Some(T)).expect("send");
+                assert!(
+                    tunnel.recv(Some(T)).expect("echo")[..] == msg[..],
+                    "node {i}, tunnel {round}, message {j} intact"
+                );
+            }
+            tunnel.close().expect("close");
+        }
     }
-    tunnel.close().expect("close");
 
     // Kill the node of m7: within a few seconds the others answer everything again.
     nodes[5].kill9();

@@ -17,9 +17,9 @@ use super::link::{self, Credentials, LinkError, LinkReader, LinkWriter, Role};
 use super::pastry::Hop;
 use super::remote::{LinkId, RemotePeer};
 use super::scribe::{Group, GroupKind, GroupView};
-use super::wire::{Wire, WireLimits};
+use super::wire::{Wire, WireLimits, MAX_NODE_ADDRS};
 use crate::config::OverlayConfig;
-use crate::router::{LocalChange, OverlayHooks, RemoteDir, RemoteView, Router};
+use crate::router::{LinkFuture, LocalChange, OverlayHooks, RemoteDir, RemoteView, Router};
 use crate::util::lock;
 use bytes::BytesMut;
 use iris_client::codec::ByteStr;
@@ -90,8 +90,10 @@ pub(crate) struct Inner {
     engine: Mutex<EngineSide>,
     /// Zero of the engine's clock.
     epoch: Instant,
-    /// Addresses being dialled now.
+    /// Addresses being dialled now (until their link is in `links` or the dial failed).
     dialing: Mutex<HashSet<SocketAddr>>,
+    /// Woken when a link is added or a dial ends ([`Inner::link_to`] waits on it).
+    link_event: tokio::sync::Notify,
     /// Listen addresses of linked nodes (not dialled again).
     linked_addrs: Mutex<HashMap<SocketAddr, NodeId>>,
     pub(crate) handshakes: Arc<Semaphore>,
@@ -160,6 +162,7 @@ impl Overlay {
             }),
             epoch: Instant::now(),
             dialing: Mutex::default(),
+            link_event: tokio::sync::Notify::new(),
             linked_addrs: Mutex::default(),
             handshakes: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
             dials: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
@@ -171,6 +174,7 @@ impl Overlay {
         router.set_overlay(Arc::new(Hooks {
             inner: Arc::downgrade(&inner),
             me: node,
+            redirect_tunnels: tunnel_redirect_knob(),
         }));
         let mut tasks = vec![
             tokio::spawn(announcer(inner.clone(), rx)),
@@ -247,12 +251,56 @@ impl Inner {
         }
         let inner = self.clone();
         tokio::spawn(async move {
-            let result = inner.connect(addr).await;
-            lock(&inner.dialing).remove(&addr);
-            if let Some((reader, writer, node)) = result {
-                inner.run_link(reader, writer, node, Role::Initiator, addr).await;
+            let dialing = Dialing {
+                inner: inner.clone(),
+                addr,
+            };
+            if let Some((reader, writer, node)) = inner.connect(addr).await {
+                inner
+                    .run_link(reader, writer, node, Role::Initiator, addr, Some(dialing))
+                    .await;
             }
         });
+    }
+
+    /// A live link to `node`, dialling `addrs` (at most [`MAX_NODE_ADDRS`]) when there is none;
+    /// `None` when every dial failed or nothing came up `within`.
+    async fn link_to(
+        self: &Arc<Self>,
+        node: NodeId,
+        addrs: Vec<SocketAddr>,
+        within: Duration,
+    ) -> Option<Arc<RemotePeer>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let addrs: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|a| !self.listen.contains(a))
+            .take(MAX_NODE_ADDRS)
+            .collect();
+        let mut dialled = false;
+        loop {
+            let event = self.link_event.notified();
+            tokio::pin!(event);
+            event.as_mut().enable();
+            let linked = lock(&self.links).get(&node).map(|e| e.peer.clone());
+            if let Some(peer) = linked.filter(|p| !p.is_closed()) {
+                return Some(peer);
+            }
+            if !dialled {
+                debug!(node = %node, ?addrs, "dialling a node for a direct tunnel");
+                for a in &addrs {
+                    self.dial(*a);
+                }
+                dialled = true;
+            }
+            // Not dialled (this node's own address, or linked to another node) or failed.
+            if !addrs.iter().any(|a| lock(&self.dialing).contains(a)) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, event).await.is_err() {
+                return None;
+            }
+        }
     }
 
     async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Option<(LinkReader, LinkWriter, NodeId)> {
@@ -299,6 +347,7 @@ impl Inner {
         node: NodeId,
         role: Role,
         addr: SocketAddr,
+        dialing: Option<Dialing>,
     ) {
         let me = self.creds.node;
         if node == me {
@@ -339,6 +388,9 @@ impl Inner {
                 )
                 .map(|old| old.peer)
         };
+        // The dial (if any) is over only now that its link can be found.
+        drop(dialing);
+        self.link_event.notify_waiters();
         if let Some(old) = replaced {
             debug!(node = %node, old = old.link.0, new = link.0, "duplicate link replaced");
             // Traffic for the node takes the new link from now on; the old one finishes what it
@@ -591,7 +643,7 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
             let result = link::handshake(stream, Role::Responder, &inner.creds).await;
             drop(permit);
             match result {
-                Ok((reader, writer, node)) => inner.run_link(reader, writer, node, Role::Responder, addr).await,
+                Ok((reader, writer, node)) => inner.run_link(reader, writer, node, Role::Responder, addr, None).await,
                 Err(e) => inner.count_rejection(addr, &e, "accepted"),
             }
         });
@@ -711,10 +763,45 @@ fn engine_config() -> EngineConfig {
     cfg
 }
 
+/// A dial in progress: over (and [`Inner::link_to`] woken) when dropped.
+struct Dialing {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+}
+
+impl Drop for Dialing {
+    fn drop(&mut self) {
+        lock(&self.inner.dialing).remove(&self.addr);
+        self.inner.link_event.notify_waiters();
+    }
+}
+
+/// Knob: `0` makes tunnel constructions started here relay along the tree instead of
+/// redirecting to a direct link to the member's node (default on).
+pub const TUNNEL_REDIRECT_VAR: &str = "IRIS_OVERLAY_TUNNEL_REDIRECT";
+
+fn tunnel_redirect_knob() -> bool {
+    match std::env::var(TUNNEL_REDIRECT_VAR).as_deref() {
+        Err(_) | Ok("1") => true,
+        Ok("0") => {
+            warn!(
+                var = TUNNEL_REDIRECT_VAR,
+                "tunnels to distant members are relayed along the trees"
+            );
+            false
+        }
+        Ok(other) => {
+            warn!(var = TUNNEL_REDIRECT_VAR, value = other, "ignored: not 0 or 1");
+            true
+        }
+    }
+}
+
 /// The router's handle on the overlay.
 struct Hooks {
     inner: Weak<Inner>,
     me: NodeId,
+    redirect_tunnels: bool,
 }
 
 impl OverlayHooks for Hooks {
@@ -729,5 +816,71 @@ impl OverlayHooks for Hooks {
             Hop::Local => None,
             Hop::Node(n) => lock(&inner.links).get(&n).map(|e| e.peer.clone()),
         }
+    }
+
+    fn redirect_tunnels(&self) -> bool {
+        self.redirect_tunnels
+    }
+
+    fn listen(&self) -> Vec<SocketAddr> {
+        self.inner.upgrade().map(|i| i.listen.clone()).unwrap_or_default()
+    }
+
+    fn link_to(&self, node: NodeId, addrs: Vec<SocketAddr>, within: Duration) -> LinkFuture {
+        let inner = self.inner.upgrade();
+        Box::pin(async move { inner?.link_to(node, addrs, within).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lone_node(key: &RsaPrivateKey) -> Overlay {
+        let config = OverlayConfig {
+            listen: vec!["127.0.0.1:0".parse().expect("addr")],
+            discover: Vec::new(),
+            probe: false,
+            seeds: Vec::new(),
+            seed_dns: Vec::new(),
+        };
+        Overlay::start(&config, "link-to-test", key, Router::new(), 1 << 20)
+            .await
+            .expect("start")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn link_to_dials_a_node_once_and_gives_up_early_when_nothing_answers() {
+        let key = crate::keys::generate_private_key(2048).expect("key");
+        let (a, b) = (lone_node(&key).await, lone_node(&key).await);
+        assert!(a.peers().is_empty(), "no discovery, no seeds: alone");
+        let wait = Duration::from_secs(30);
+        let first = a
+            .inner
+            .link_to(b.node_id(), b.listen_addrs().to_vec(), wait)
+            .await
+            .expect("linked");
+        assert_eq!(first.node, b.node_id());
+        assert!(a.peers().contains(&b.node_id()));
+        let again = a
+            .inner
+            .link_to(b.node_id(), b.listen_addrs().to_vec(), wait)
+            .await
+            .expect("linked");
+        assert!(Arc::ptr_eq(&first, &again), "the existing link is reused");
+
+        // Nothing listens at the address: the failed dial ends the wait long before `wait`.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let nobody = closed.local_addr().expect("addr");
+        drop(closed);
+        let started = std::time::Instant::now();
+        let none = a.inner.link_to(NodeId::random(), vec![nobody], wait).await;
+        assert!(none.is_none());
+        assert!(started.elapsed() < wait / 3, "gave up after {:?}", started.elapsed());
+        // A node that is not at the address it was said to be at: no link to it either.
+        let elsewhere = a.inner.link_to(NodeId::random(), b.listen_addrs().to_vec(), wait).await;
+        assert!(elsewhere.is_none());
+        a.leave().await;
+        b.leave().await;
     }
 }

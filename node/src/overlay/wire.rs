@@ -136,6 +136,21 @@ pub enum Wire {
         timeout_ms: u64,
         /// How it travels.
         via: Via,
+        /// The node whose client asked for the tunnel, when it accepts a [`Wire::TunRedirect`]:
+        /// a member node the construction reaches over another node answers with its address
+        /// instead of confirming, and the origin builds the tunnel over a direct link.
+        origin: Option<NodeId>,
+    },
+    /// The construction `build` reached a member node other than the next one: `node` (listening
+    /// on `listen`) hosts a member; the origin is to ask it over a direct link. Travels back
+    /// along the construction's path like [`Wire::TunFailed`].
+    TunRedirect {
+        /// The receiver's id for the construction.
+        build: u64,
+        /// The member node.
+        node: NodeId,
+        /// Its overlay listen addresses.
+        listen: Vec<SocketAddr>,
     },
     /// The tunnel `build` was accepted; the confirming node calls it `tunnel`.
     TunConfirm {
@@ -193,6 +208,7 @@ mod op {
     pub const TUN_ALLOW: u8 = 16;
     pub const TUN_TRANSFER: u8 = 17;
     pub const TUN_CLOSE: u8 = 18;
+    pub const TUN_REDIRECT: u8 = 19;
 }
 
 /// Most addresses in one address list (more are simply not sent).
@@ -393,7 +409,11 @@ impl Wire {
                 cluster,
                 timeout_ms,
                 via,
-            } => vl(*build) + bin(cluster.len()) + vl(*timeout_ms) + via_len(via),
+                origin,
+            } => {
+                vl(*build) + bin(cluster.len()) + vl(*timeout_ms) + via_len(via) + if origin.is_some() { 17 } else { 1 }
+            }
+            Wire::TunRedirect { build, listen, .. } => vl(*build) + 16 + addrs(listen),
             Wire::TunConfirm { build, tunnel } => vl(*build) + vl(*tunnel),
             Wire::TunFailed { build } => vl(*build),
             Wire::TunAllow { tunnel, space } => vl(*tunnel) + vl(*space),
@@ -463,12 +483,26 @@ impl Wire {
                 cluster,
                 timeout_ms,
                 via,
+                origin,
             } => {
                 op(b, op::TUN_INIT);
                 put_varint(b, *build);
                 put_binary(b, cluster.as_bytes());
                 put_varint(b, *timeout_ms);
                 put_via(b, via);
+                match origin {
+                    None => b.extend_from_slice(&[0]),
+                    Some(node) => {
+                        b.extend_from_slice(&[1]);
+                        put_id(b, *node);
+                    }
+                }
+            }
+            Wire::TunRedirect { build, node, listen } => {
+                op(b, op::TUN_REDIRECT);
+                put_varint(b, *build);
+                put_id(b, *node);
+                put_addrs(b, listen);
             }
             Wire::TunConfirm { build, tunnel } => {
                 op(b, op::TUN_CONFIRM);
@@ -755,6 +789,12 @@ impl Reader {
                 cluster: self.string()?,
                 timeout_ms: self.varint()?,
                 via: self.via()?,
+                origin: if self.bool()? { Some(self.id()?) } else { None },
+            },
+            op::TUN_REDIRECT => Wire::TunRedirect {
+                build: self.varint()?,
+                node: self.id()?,
+                listen: self.addrs()?,
             },
             op::TUN_CONFIRM => Wire::TunConfirm {
                 build: self.varint()?,
@@ -866,6 +906,19 @@ mod tests {
                 cluster: "c".into(),
                 timeout_ms: 16384,
                 via: Via::Route { hops: 1 },
+                origin: None,
+            },
+            Wire::TunInit {
+                build: 3,
+                cluster: "d".into(),
+                timeout_ms: 1,
+                via: Via::Walk { hops: 2 },
+                origin: Some(NodeId(u128::MAX - 1)),
+            },
+            Wire::TunRedirect {
+                build: 1 << 30,
+                node: NodeId(77),
+                listen: vec!["127.0.0.2:9".parse().unwrap(), "[::1]:8".parse().unwrap()],
             },
             Wire::TunConfirm { build: 127, tunnel: 0 },
             Wire::TunFailed { build: 1 << 21 },

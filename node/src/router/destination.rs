@@ -152,6 +152,11 @@ impl Destination {
     pub fn is_local(&self) -> bool {
         matches!(self, Destination::Local(_))
     }
+
+    /// Whether this is another node.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Destination::Remote(_))
+    }
 }
 
 impl fmt::Debug for Destination {

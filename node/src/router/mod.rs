@@ -25,7 +25,7 @@ pub use remote_in::LocalChange;
 pub(crate) use requests::PendingRequest;
 pub(crate) use tunnels::{PendingBuild, TunnelSlot};
 pub use tunnels::{INITIAL_TUNNEL_ALLOWANCE, TUNNEL_CHUNK_LIMIT};
-pub use views::{OverlayHooks, RemoteDir, RemoteView};
+pub use views::{LinkFuture, OverlayHooks, RemoteDir, RemoteView};
 
 use clusters::Cluster;
 use iris_client::codec::ByteStr;

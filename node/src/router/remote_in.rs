@@ -8,6 +8,7 @@ use super::Router;
 use crate::overlay::remote::RemotePeer;
 use crate::overlay::scribe::Group;
 use crate::overlay::wire::Wire;
+use crate::util::deadline_after;
 use iris_client::codec::ByteStr;
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ pub enum LocalChange {
 impl Router {
     /// Handles one traffic message from another node. Link and overlay maintenance messages are
     /// not the router's and are ignored here.
-    pub fn remote_message(&self, remote: &Arc<RemotePeer>, msg: Wire) {
+    pub fn remote_message(self: &Arc<Self>, remote: &Arc<RemotePeer>, msg: Wire) {
         let dest = || Destination::Remote(remote.clone());
         if let Wire::Request { via, .. }
         | Wire::Broadcast { via, .. }
@@ -59,6 +60,7 @@ impl Router {
                 cluster,
                 timeout_ms,
                 via,
+                origin,
             } => {
                 let key = remote.allocate_tunnel_key();
                 self.build(
@@ -66,10 +68,12 @@ impl Router {
                     build,
                     key,
                     &cluster,
-                    timeout_ms,
+                    deadline_after(timeout_ms),
                     &Arrival::Remote(remote.clone(), via),
+                    origin,
                 );
             }
+            Wire::TunRedirect { build, node, listen } => self.remote_tunnel_redirect(remote, build, node, listen),
             Wire::TunConfirm { build, tunnel } => self.remote_tunnel_confirm(remote, build, tunnel),
             Wire::TunFailed { build } => self.remote_tunnel_failed(remote, build),
             Wire::TunAllow { tunnel, space } => self.remote_tunnel_allow(remote, tunnel, space),

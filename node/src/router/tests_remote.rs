@@ -276,6 +276,7 @@ async fn a_tunnel_built_by_another_node_maps_ids_and_credit_per_hop() {
             cluster: svc(),
             timeout_ms: 60_000,
             via: Via::Direct,
+            origin: None,
         },
     );
     assert_eq!(sent(&other), vec![Wire::TunFailed { build: 40 }]);
@@ -289,6 +290,7 @@ async fn a_tunnel_built_by_another_node_maps_ids_and_credit_per_hop() {
             cluster: svc(),
             timeout_ms: 60_000,
             via: Via::Direct,
+            origin: None,
         },
     );
     let build_id = match frames(&member).as_slice() {
@@ -374,9 +376,10 @@ async fn a_tunnel_to_another_node_opens_on_its_confirmation() {
         [Wire::TunInit {
             build,
             cluster,
-            timeout_ms: 60_000,
+            timeout_ms,
             via: Via::Direct,
-        }] if *cluster == svc() => *build,
+            origin: None,
+        }] if *cluster == svc() && (59_000..=60_000).contains(timeout_ms) => *build,
         other => panic!("{other:?}"),
     };
     router.remote_message(&other, Wire::TunConfirm { build, tunnel: 90 });
@@ -606,4 +609,218 @@ async fn outside_a_tree_traffic_is_routed_towards_the_key_and_the_group_is_joine
         },
     );
     assert!(sent(&next).is_empty());
+}
+
+/// An overlay whose constructions accept redirects; a link to another node is `link` (if any).
+struct Redirecting {
+    link: Option<Arc<RemotePeer>>,
+}
+
+const ME: NodeId = NodeId(1000);
+
+fn listen_addrs() -> Vec<std::net::SocketAddr> {
+    vec!["127.0.0.9:4000".parse().expect("addr")]
+}
+
+impl OverlayHooks for Redirecting {
+    fn me(&self) -> NodeId {
+        ME
+    }
+    fn next_hop(&self, _key: NodeId) -> Option<Arc<RemotePeer>> {
+        None
+    }
+    fn redirect_tunnels(&self) -> bool {
+        true
+    }
+    fn listen(&self) -> Vec<std::net::SocketAddr> {
+        listen_addrs()
+    }
+    fn link_to(&self, node: NodeId, addrs: Vec<std::net::SocketAddr>, _within: std::time::Duration) -> LinkFuture {
+        assert_eq!(addrs, listen_addrs());
+        let link = self.link.clone().filter(|l| l.node == node);
+        Box::pin(async move { link })
+    }
+}
+
+fn tun_init(build: u64, via: Via, origin: Option<NodeId>) -> Wire {
+    Wire::TunInit {
+        build,
+        cluster: svc(),
+        timeout_ms: 60_000,
+        via,
+        origin,
+    }
+}
+
+#[tokio::test]
+async fn a_member_node_reached_over_the_tree_redirects_the_origin_to_itself() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    router.set_overlay(Arc::new(Redirecting { link: None }));
+    let member = peer(3, Some("svc"));
+    router.attach(&member);
+    let from = remote(1);
+    router.remote_message(&from, tun_init(50, Via::Walk { hops: 1 }, Some(NodeId(77))));
+    assert_eq!(
+        sent(&from),
+        vec![Wire::TunRedirect {
+            build: 50,
+            node: ME,
+            listen: listen_addrs()
+        }]
+    );
+    assert!(frames(&member).is_empty(), "the member is not asked");
+    // Asked directly, from the origin itself, or without an origin: the member is asked.
+    for msg in [
+        tun_init(51, Via::Direct, Some(NodeId(77))),
+        tun_init(52, Via::Walk { hops: 1 }, Some(from.node)),
+        tun_init(53, Via::Route { hops: 2 }, None),
+    ] {
+        router.remote_message(&from, msg);
+        assert!(sent(&from).is_empty());
+        assert!(matches!(frames(&member).as_slice(), [NodeFrame::TunInit { .. }]));
+    }
+}
+
+#[tokio::test]
+async fn a_node_on_the_way_hands_a_redirect_back_and_forgets_the_construction() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    router.set_overlay(Arc::new(Redirecting { link: None }));
+    let (a, b) = (remote(1), remote(2));
+    tree_view(&router, &a, &b);
+    router.remote_message(&a, tun_init(60, Via::Walk { hops: 1 }, Some(NodeId(77))));
+    let build = match sent(&b).as_slice() {
+        [Wire::TunInit {
+            build,
+            via: Via::Walk { hops: 2 },
+            origin: Some(NodeId(77)),
+            ..
+        }] => *build,
+        other => panic!("{other:?}"),
+    };
+    router.remote_message(
+        &b,
+        Wire::TunRedirect {
+            build,
+            node: NodeId(500),
+            listen: listen_addrs(),
+        },
+    );
+    assert_eq!(
+        sent(&a),
+        vec![Wire::TunRedirect {
+            build: 60,
+            node: NodeId(500),
+            listen: listen_addrs()
+        }]
+    );
+    // The construction is gone here: a late confirmation is refused.
+    router.remote_message(&b, Wire::TunConfirm { build, tunnel: 9 });
+    assert!(matches!(sent(&b).as_slice(), [Wire::TunClose { tunnel: 9, .. }]));
+    assert!(sent(&a).is_empty());
+}
+
+/// Starts a tunnel from a client of `router` into the large group of [`tree_view`] and answers
+/// its construction with a redirect to `node`; the client.
+fn redirected_tunnel(router: &Arc<Router>, a: &Arc<RemotePeer>, b: &Arc<RemotePeer>, node: NodeId) -> Arc<LocalPeer> {
+    tree_view(router, a, b);
+    let caller = peer(2, None);
+    router.tunnel_init(&caller, 5, &svc(), 60_000).expect("init");
+    let (walked, build) = match (sent(a).as_slice(), sent(b).as_slice()) {
+        ([Wire::TunInit { build, via, origin, .. }], []) => (a, (*build, *via, *origin)),
+        ([], [Wire::TunInit { build, via, origin, .. }]) => (b, (*build, *via, *origin)),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((build.1, build.2), (Via::Walk { hops: 1 }, Some(ME)));
+    router.remote_message(
+        walked,
+        Wire::TunRedirect {
+            build: build.0,
+            node,
+            listen: listen_addrs(),
+        },
+    );
+    caller
+}
+
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn the_origin_of_a_redirected_tunnel_asks_the_member_node_over_a_direct_link() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    let direct = remote(3);
+    router.set_overlay(Arc::new(Redirecting {
+        link: Some(direct.clone()),
+    }));
+    let (a, b) = (remote(1), remote(2));
+    let caller = redirected_tunnel(&router, &a, &b, direct.node);
+    settle().await;
+    let build = match sent(&direct).as_slice() {
+        [Wire::TunInit {
+            build,
+            timeout_ms,
+            via: Via::Direct,
+            origin: None,
+            ..
+        }] if *timeout_ms <= 60_000 => *build,
+        other => panic!("{other:?}"),
+    };
+    assert!(sent(&a).is_empty() && sent(&b).is_empty());
+    assert!(
+        frames(&caller).is_empty(),
+        "nothing for the client until the member confirms"
+    );
+    router.remote_message(&direct, Wire::TunConfirm { build, tunnel: 90 });
+    assert!(matches!(
+        frames(&caller).as_slice(),
+        [
+            NodeFrame::TunConfirm { tunnel_id: 5, .. },
+            NodeFrame::TunAllow { tunnel_id: 5, .. }
+        ]
+    ));
+}
+
+#[tokio::test]
+async fn without_a_direct_link_a_redirected_tunnel_is_relayed_along_the_tree() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    router.set_overlay(Arc::new(Redirecting { link: None }));
+    let (a, b) = (remote(1), remote(2));
+    let caller = redirected_tunnel(&router, &a, &b, NodeId(500));
+    settle().await;
+    let again: Vec<Wire> = sent(&a).into_iter().chain(sent(&b)).collect();
+    assert!(
+        matches!(
+            again.as_slice(),
+            [Wire::TunInit {
+                via: Via::Walk { hops: 1 },
+                origin: None,
+                ..
+            }]
+        ),
+        "{again:?}"
+    );
+    assert!(frames(&caller).is_empty());
+}
+
+#[tokio::test]
+async fn a_client_closing_a_tunnel_while_its_link_is_set_up_gets_nothing_later() {
+    let router = Router::new();
+    let _timer = router.start_timer();
+    let direct = remote(3);
+    router.set_overlay(Arc::new(Redirecting {
+        link: Some(direct.clone()),
+    }));
+    let (a, b) = (remote(1), remote(2));
+    let caller = redirected_tunnel(&router, &a, &b, direct.node);
+    router.tunnel_close(&caller, 5);
+    settle().await;
+    assert!(sent(&direct).is_empty(), "a closed construction is not continued");
+    assert!(sent(&a).is_empty() && sent(&b).is_empty());
 }

@@ -12,18 +12,25 @@ use super::views::Arrival;
 use super::{Router, Violation};
 use crate::overlay::remote::RemotePeer;
 use crate::overlay::wire::{Via, Wire};
+use crate::overlay::NodeId;
 use crate::util::{deadline_after, lock};
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, CHUNK_LIMIT};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The largest TUN_TRANSFER payload, announced to both ends.
 pub const TUNNEL_CHUNK_LIMIT: u64 = CHUNK_LIMIT as u64;
 /// The allowance the node grants each client end right after construction (octets).
 pub const INITIAL_TUNNEL_ALLOWANCE: u64 = 4 * 1024 * 1024;
+/// How long the origin of a redirected construction waits for its link to the member node before
+/// it sends the construction along the tree instead.
+pub const REDIRECT_LINK_WAIT: Duration = Duration::from_secs(2);
 /// Octets that may wait in the node for one receiver of one tunnel before the sender is deemed to
 /// ignore its allowance: the allowance plus slack for grant-backs in flight.
 const MAX_QUEUED: usize = INITIAL_TUNNEL_ALLOWANCE as usize + 2 * CHUNK_LIMIT;
@@ -49,6 +56,9 @@ pub(crate) struct PendingBuild {
     /// The initiator's slot key (equals `tunnel_id` for a local client).
     key: u64,
     token: u64,
+    /// What is being built and until when (a redirect asks again).
+    cluster: ByteStr,
+    deadline: Option<Instant>,
 }
 
 fn tun_close(tunnel_id: u64, reason: &str) -> NodeFrame {
@@ -79,32 +89,43 @@ impl Router {
                 "TUN_INIT reuses tunnel id {tunnel_id}, which is still in use"
             )));
         }
+        let origin = self.overlay.get().filter(|h| h.redirect_tunnels()).map(|h| h.me());
         self.build(
             Destination::Local(initiator.clone()),
             tunnel_id,
             tunnel_id,
             cluster,
-            timeout_ms,
+            deadline_after(timeout_ms),
             &Arrival::Client,
+            origin,
         );
         Ok(())
     }
 
     /// Starts a construction for `initiator` (its slot `key`, frames to it carry `tunnel_id`)
     /// that arrived as `arrival`: picks a member as for requests and delivers the construction.
+    /// `origin` is the node whose client started it, when that node accepts a redirect: a
+    /// member chosen here for a construction that came over another node is not asked; the
+    /// origin gets this node's address instead (see [`Router::remote_tunnel_redirect`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn build(
         &self,
         initiator: Destination,
         tunnel_id: u64,
         key: u64,
         cluster: &ByteStr,
-        timeout_ms: u64,
+        deadline: Option<Instant>,
         arrival: &Arrival,
+        origin: Option<NodeId>,
     ) {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let deadline = deadline_after(timeout_ms);
         let (dest, via) = match self.choose(cluster, arrival) {
-            Choice::Local(d) => (Some(d), Via::Direct),
+            Choice::Local(d) => {
+                if self.redirect(&initiator, tunnel_id, arrival, origin) {
+                    return;
+                }
+                (Some(d), Via::Direct)
+            }
             Choice::Remote(r) => (Some(Destination::Remote(r.peer)), r.via),
             Choice::None => (None, Via::Direct),
         };
@@ -125,45 +146,172 @@ impl Router {
                 token,
             },
         );
+        let pending = PendingBuild {
+            initiator,
+            tunnel_id,
+            key,
+            token,
+            cluster: cluster.clone(),
+            deadline,
+        };
         match target {
             None => {
                 self.timer.schedule(
                     deadline,
                     Expiry::UnroutedBuild {
-                        initiator,
+                        initiator: pending.initiator,
                         tunnel_id,
                         token,
                     },
                 );
             }
-            Some((dest, build_id)) => {
-                lock(dest.builds()).insert(
+            Some((dest, build_id)) => self.ask(pending, dest, build_id, via, origin),
+        }
+    }
+
+    /// Sends the construction `pending` to `dest` (which calls it `build_id`) and enforces its
+    /// deadline there.
+    fn ask(&self, pending: PendingBuild, dest: Destination, build_id: u64, via: Via, origin: Option<NodeId>) {
+        let (cluster, deadline) = (pending.cluster.clone(), pending.deadline);
+        lock(dest.builds()).insert(build_id, pending);
+        match &dest {
+            Destination::Local(peer) => {
+                peer.outbox.push(&NodeFrame::TunInit {
                     build_id,
-                    PendingBuild {
-                        initiator,
-                        tunnel_id,
-                        key,
-                        token,
-                    },
-                );
-                match &dest {
-                    Destination::Local(peer) => {
-                        peer.outbox.push(&NodeFrame::TunInit {
-                            build_id,
-                            chunk_limit: TUNNEL_CHUNK_LIMIT,
-                        });
+                    chunk_limit: TUNNEL_CHUNK_LIMIT,
+                });
+            }
+            Destination::Remote(remote) => {
+                remote.mark_used();
+                remote.send_wire(&Wire::TunInit {
+                    build: build_id,
+                    cluster,
+                    timeout_ms: remaining_ms(deadline),
+                    via,
+                    // A member node asked directly never redirects.
+                    origin: origin.filter(|_| via != Via::Direct),
+                });
+            }
+        }
+        self.timer.schedule(deadline, Expiry::Build { target: dest, build_id });
+    }
+
+    /// A member was chosen here for a construction from `initiator` (another node) that accepts a
+    /// redirect and did not come straight from its origin: answers with this node's address
+    /// instead of asking the member. Whether it did.
+    fn redirect(&self, initiator: &Destination, tunnel_id: u64, arrival: &Arrival, origin: Option<NodeId>) -> bool {
+        let (Some(origin), Arrival::Remote(from, via), Some(hooks)) = (origin, arrival, self.overlay.get()) else {
+            return false;
+        };
+        if *via == Via::Direct || from.node == origin || origin == hooks.me() || !initiator.is_remote() {
+            return false;
+        }
+        let listen = hooks.listen();
+        if listen.is_empty() {
+            return false;
+        }
+        tracing::debug!(origin = %origin, via = %from.node, "tunnel member found here; redirecting the origin to a direct link");
+        from.send_wire(&Wire::TunRedirect {
+            build: tunnel_id,
+            node: hooks.me(),
+            listen,
+        });
+        true
+    }
+
+    /// TUN_REDIRECT from another node for the construction this node sent it as `build`: a
+    /// node passing the construction on hands the redirect back towards its origin; the origin
+    /// links to the member node (at most [`REDIRECT_LINK_WAIT`], never past the deadline) and
+    /// asks it directly, or, when no link comes up, sends the construction along the tree again,
+    /// this time not to be redirected.
+    pub(super) fn remote_tunnel_redirect(
+        self: &Arc<Self>,
+        remote: &RemotePeer,
+        build: u64,
+        node: NodeId,
+        mut listen: Vec<SocketAddr>,
+    ) {
+        let Some(pending) = lock(&remote.builds).remove(&build) else {
+            return;
+        };
+        self.timer.note_stale();
+        let waiting = {
+            let mut tunnels = lock(pending.initiator.tunnels());
+            match tunnels.get_mut(&pending.key) {
+                Some(TunnelSlot::Building { token, target }) if *token == pending.token => {
+                    if pending.initiator.is_remote() {
+                        tunnels.remove(&pending.key);
+                    } else {
+                        // Nothing to withdraw while the link is set up.
+                        *target = None;
                     }
-                    Destination::Remote(remote) => {
-                        remote.mark_used();
-                        remote.send_wire(&Wire::TunInit {
-                            build: build_id,
-                            cluster: cluster.clone(),
-                            timeout_ms,
-                            via,
-                        });
-                    }
+                    true
                 }
-                self.timer.schedule(deadline, Expiry::Build { target: dest, build_id });
+                _ => false,
+            }
+        };
+        if !waiting {
+            return;
+        }
+        if let Destination::Remote(back) = &pending.initiator {
+            back.send_wire(&Wire::TunRedirect {
+                build: pending.tunnel_id,
+                node,
+                listen,
+            });
+            return;
+        }
+        let Some(hooks) = self.overlay.get().cloned() else {
+            return self.fail_build(pending);
+        };
+        listen.truncate(crate::overlay::wire::MAX_NODE_ADDRS);
+        let within = pending
+            .deadline
+            .map_or(REDIRECT_LINK_WAIT, |d| d.saturating_duration_since(Instant::now()))
+            .min(REDIRECT_LINK_WAIT);
+        let router = self.clone();
+        tokio::spawn(async move {
+            let link = hooks.link_to(node, listen, within).await;
+            router.redirected(pending, link);
+        });
+    }
+
+    /// The origin's link to a redirecting member node is up (or not): asks it directly, or
+    /// falls back to the tree; unless the initiator gave up or the deadline passed meanwhile.
+    fn redirected(&self, pending: PendingBuild, link: Option<Arc<RemotePeer>>) {
+        let still_wanted = matches!(
+            lock(pending.initiator.tunnels()).get(&pending.key),
+            Some(TunnelSlot::Building { token, .. }) if *token == pending.token
+        );
+        if !still_wanted {
+            return;
+        }
+        if pending.deadline.is_some_and(|d| d <= Instant::now()) {
+            return self.fail_build(pending);
+        }
+        match link {
+            Some(link) => {
+                tracing::debug!(node = %link.node, "tunnel construction continues over a direct link");
+                let dest = Destination::Remote(link);
+                let build_id = dest.allocate_build_id();
+                if let Some(TunnelSlot::Building { target, .. }) =
+                    lock(pending.initiator.tunnels()).get_mut(&pending.key)
+                {
+                    *target = Some((dest.clone(), build_id));
+                }
+                self.ask(pending, dest, build_id, Via::Direct, None);
+            }
+            None => {
+                tracing::debug!(cluster = %pending.cluster, "no direct link to the tunnel's member node; the tunnel is relayed along the tree");
+                self.build(
+                    pending.initiator,
+                    pending.tunnel_id,
+                    pending.key,
+                    &pending.cluster,
+                    pending.deadline,
+                    &Arrival::Client,
+                    None,
+                );
             }
         }
     }
@@ -379,12 +527,7 @@ impl Router {
 
     /// Tells an initiator its construction failed, if it still waits for it.
     fn fail_build(&self, pending: PendingBuild) {
-        let mut tunnels = lock(pending.initiator.tunnels());
-        if matches!(tunnels.get(&pending.key), Some(TunnelSlot::Building { token, .. }) if *token == pending.token) {
-            tunnels.remove(&pending.key);
-            drop(tunnels);
-            pending.initiator.send(&timed_out(pending.tunnel_id));
-        }
+        fail_slot(&pending.initiator, pending.tunnel_id, pending.key, pending.token);
     }
 
     pub(super) fn expire_build(&self, target: &Destination, build_id: u64) {
@@ -396,12 +539,7 @@ impl Router {
     }
 
     pub(super) fn expire_unrouted_build(&self, initiator: &Destination, tunnel_id: u64, token: u64) {
-        self.fail_build(PendingBuild {
-            initiator: initiator.clone(),
-            tunnel_id,
-            key: tunnel_id,
-            token,
-        });
+        fail_slot(initiator, tunnel_id, tunnel_id, token);
     }
 
     /// A connection went away: its tunnels close towards their other ends with `reason`, its
@@ -422,6 +560,24 @@ impl Router {
             self.fail_build(pending);
         }
     }
+}
+
+/// Tells `initiator` its construction (slot `key`, `token`) failed, if it still waits for it.
+fn fail_slot(initiator: &Destination, tunnel_id: u64, key: u64, token: u64) {
+    let mut tunnels = lock(initiator.tunnels());
+    if matches!(tunnels.get(&key), Some(TunnelSlot::Building { token: t, .. }) if *t == token) {
+        tunnels.remove(&key);
+        drop(tunnels);
+        initiator.send(&timed_out(tunnel_id));
+    }
+}
+
+/// Milliseconds left until `deadline` (at least 1: zero would mean no timeout on the wire);
+/// `u64::MAX` for none.
+fn remaining_ms(deadline: Option<Instant>) -> u64 {
+    deadline.map_or(u64::MAX, |d| {
+        (d.saturating_duration_since(Instant::now()).as_millis() as u64).max(1)
+    })
 }
 
 /// The open tunnel `key` of a tunnel table and that end's side of it.

@@ -19,7 +19,14 @@ use crate::overlay::remote::RemotePeer;
 use crate::overlay::scribe::Group;
 use crate::overlay::wire::{Via, MAX_HOPS};
 use crate::overlay::NodeId;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// A link being set up for the router (see [`OverlayHooks::link_to`]).
+pub type LinkFuture = Pin<Box<dyn Future<Output = Option<Arc<RemotePeer>>> + Send>>;
 
 /// What the router needs from the overlay.
 pub trait OverlayHooks: Send + Sync {
@@ -27,6 +34,21 @@ pub trait OverlayHooks: Send + Sync {
     fn me(&self) -> NodeId;
     /// The linked node a message for `key` goes to next; `None` when this node is the closest.
     fn next_hop(&self, key: NodeId) -> Option<Arc<RemotePeer>>;
+    /// Whether constructions started here accept a redirect to a direct link (`Wire::TunInit`'s
+    /// `origin`); without, tunnels to distant members are relayed along the tree.
+    fn redirect_tunnels(&self) -> bool {
+        false
+    }
+    /// This node's overlay listen addresses (what a redirect tells the other node to dial).
+    fn listen(&self) -> Vec<SocketAddr> {
+        Vec::new()
+    }
+    /// A link to `node`: the current one, or a new one dialled at `addrs`; `None` when none is
+    /// up within `within` (or the dials failed sooner).
+    fn link_to(&self, node: NodeId, addrs: Vec<SocketAddr>, within: Duration) -> LinkFuture {
+        let _ = (node, addrs, within);
+        Box::pin(async { None })
+    }
 }
 
 /// One way out of this node for a group's traffic.

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 /// The Noise protocol every link speaks.
 pub const NOISE_PARAMS: &str = "Noise_XX_25519_AESGCM_SHA256";
 /// Protocol label in the prologue and the signed auth message; bump on incompatible changes.
-pub const PROTOCOL_LABEL: &str = "iris-overlay-v2";
+pub const PROTOCOL_LABEL: &str = "iris-overlay-v3";
 /// Deadline for the whole handshake, authentication included.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest Noise message accepted before the peer is authenticated.
