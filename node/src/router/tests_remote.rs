@@ -614,6 +614,14 @@ async fn outside_a_tree_traffic_is_routed_towards_the_key_and_the_group_is_joine
 /// An overlay whose constructions accept redirects; a link to another node is `link` (if any).
 struct Redirecting {
     link: Option<Arc<RemotePeer>>,
+    /// Whether the link comes up only when the wait for it is over.
+    slow: bool,
+}
+
+impl Redirecting {
+    fn new(link: Option<Arc<RemotePeer>>) -> Redirecting {
+        Redirecting { link, slow: false }
+    }
 }
 
 const ME: NodeId = NodeId(1000);
@@ -635,10 +643,16 @@ impl OverlayHooks for Redirecting {
     fn listen(&self) -> Vec<std::net::SocketAddr> {
         listen_addrs()
     }
-    fn link_to(&self, node: NodeId, addrs: Vec<std::net::SocketAddr>, _within: std::time::Duration) -> LinkFuture {
+    fn link_to(&self, node: NodeId, addrs: Vec<std::net::SocketAddr>, within: std::time::Duration) -> LinkFuture {
         assert_eq!(addrs, listen_addrs());
         let link = self.link.clone().filter(|l| l.node == node);
-        Box::pin(async move { link })
+        let slow = self.slow;
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(within).await;
+            }
+            link
+        })
     }
 }
 
@@ -656,7 +670,7 @@ fn tun_init(build: u64, via: Via, origin: Option<NodeId>) -> Wire {
 async fn a_member_node_reached_over_the_tree_redirects_the_origin_to_itself() {
     let router = Router::new();
     let _timer = router.start_timer();
-    router.set_overlay(Arc::new(Redirecting { link: None }));
+    router.set_overlay(Arc::new(Redirecting::new(None)));
     let member = peer(3, Some("svc"));
     router.attach(&member);
     let from = remote(1);
@@ -686,7 +700,7 @@ async fn a_member_node_reached_over_the_tree_redirects_the_origin_to_itself() {
 async fn a_node_on_the_way_hands_a_redirect_back_and_forgets_the_construction() {
     let router = Router::new();
     let _timer = router.start_timer();
-    router.set_overlay(Arc::new(Redirecting { link: None }));
+    router.set_overlay(Arc::new(Redirecting::new(None)));
     let (a, b) = (remote(1), remote(2));
     tree_view(&router, &a, &b);
     router.remote_message(&a, tun_init(60, Via::Walk { hops: 1 }, Some(NodeId(77))));
@@ -724,9 +738,19 @@ async fn a_node_on_the_way_hands_a_redirect_back_and_forgets_the_construction() 
 /// Starts a tunnel from a client of `router` into the large group of [`tree_view`] and answers
 /// its construction with a redirect to `node`; the client.
 fn redirected_tunnel(router: &Arc<Router>, a: &Arc<RemotePeer>, b: &Arc<RemotePeer>, node: NodeId) -> Arc<LocalPeer> {
+    redirected_tunnel_within(router, a, b, node, 60_000)
+}
+
+fn redirected_tunnel_within(
+    router: &Arc<Router>,
+    a: &Arc<RemotePeer>,
+    b: &Arc<RemotePeer>,
+    node: NodeId,
+    timeout_ms: u64,
+) -> Arc<LocalPeer> {
     tree_view(router, a, b);
     let caller = peer(2, None);
-    router.tunnel_init(&caller, 5, &svc(), 60_000).expect("init");
+    router.tunnel_init(&caller, 5, &svc(), timeout_ms).expect("init");
     let (walked, build) = match (sent(a).as_slice(), sent(b).as_slice()) {
         ([Wire::TunInit { build, via, origin, .. }], []) => (a, (*build, *via, *origin)),
         ([], [Wire::TunInit { build, via, origin, .. }]) => (b, (*build, *via, *origin)),
@@ -755,9 +779,7 @@ async fn the_origin_of_a_redirected_tunnel_asks_the_member_node_over_a_direct_li
     let router = Router::new();
     let _timer = router.start_timer();
     let direct = remote(3);
-    router.set_overlay(Arc::new(Redirecting {
-        link: Some(direct.clone()),
-    }));
+    router.set_overlay(Arc::new(Redirecting::new(Some(direct.clone()))));
     let (a, b) = (remote(1), remote(2));
     let caller = redirected_tunnel(&router, &a, &b, direct.node);
     settle().await;
@@ -790,7 +812,7 @@ async fn the_origin_of_a_redirected_tunnel_asks_the_member_node_over_a_direct_li
 async fn without_a_direct_link_a_redirected_tunnel_is_relayed_along_the_tree() {
     let router = Router::new();
     let _timer = router.start_timer();
-    router.set_overlay(Arc::new(Redirecting { link: None }));
+    router.set_overlay(Arc::new(Redirecting::new(None)));
     let (a, b) = (remote(1), remote(2));
     let caller = redirected_tunnel(&router, &a, &b, NodeId(500));
     settle().await;
@@ -811,16 +833,52 @@ async fn without_a_direct_link_a_redirected_tunnel_is_relayed_along_the_tree() {
 
 #[tokio::test]
 async fn a_client_closing_a_tunnel_while_its_link_is_set_up_gets_nothing_later() {
+    // With a direct link, and without (the construction would go along the tree again).
+    for linked in [true, false] {
+        let router = Router::new();
+        let _timer = router.start_timer();
+        let direct = remote(3);
+        router.set_overlay(Arc::new(Redirecting::new(linked.then(|| direct.clone()))));
+        let (a, b) = (remote(1), remote(2));
+        let caller = redirected_tunnel(&router, &a, &b, direct.node);
+        router.tunnel_close(&caller, 5);
+        settle().await;
+        assert!(sent(&direct).is_empty(), "a closed construction is not continued");
+        assert!(sent(&a).is_empty() && sent(&b).is_empty(), "nor sent along the tree");
+        assert_eq!(
+            frames(&caller),
+            vec![NodeFrame::TunClose {
+                tunnel_id: 5,
+                reason: "".into()
+            }],
+            "the close is acknowledged, and nothing comes later"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_link_that_comes_up_after_the_deadline_ends_the_construction_timed_out_once() {
     let router = Router::new();
     let _timer = router.start_timer();
     let direct = remote(3);
     router.set_overlay(Arc::new(Redirecting {
         link: Some(direct.clone()),
+        slow: true,
     }));
     let (a, b) = (remote(1), remote(2));
-    let caller = redirected_tunnel(&router, &a, &b, direct.node);
-    router.tunnel_close(&caller, 5);
-    settle().await;
-    assert!(sent(&direct).is_empty(), "a closed construction is not continued");
+    let caller = redirected_tunnel_within(&router, &a, &b, direct.node, 100);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        frames(&caller),
+        vec![NodeFrame::TunConfirm {
+            tunnel_id: 5,
+            chunk_limit: None
+        }],
+        "one timeout"
+    );
+    assert!(
+        sent(&direct).is_empty(),
+        "the member node is not asked after the deadline"
+    );
     assert!(sent(&a).is_empty() && sent(&b).is_empty());
 }

@@ -118,10 +118,23 @@ impl Router {
         arrival: &Arrival,
         origin: Option<NodeId>,
     ) {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let (dest, via) = match self.choose(cluster, arrival) {
+        let pending = PendingBuild {
+            initiator,
+            tunnel_id,
+            key,
+            token: self.next_token.fetch_add(1, Ordering::Relaxed),
+            cluster: cluster.clone(),
+            deadline,
+        };
+        self.route_build(pending, arrival, origin, true);
+    }
+
+    /// Picks where the construction `pending` goes and sends it there: a new one (`fresh`: its
+    /// slot is made) or one sent along the tree again (only while its slot still waits for it).
+    fn route_build(&self, pending: PendingBuild, arrival: &Arrival, origin: Option<NodeId>, fresh: bool) {
+        let (dest, via) = match self.choose(&pending.cluster, arrival) {
             Choice::Local(d) => {
-                if self.redirect(&initiator, tunnel_id, arrival, origin) {
+                if self.redirect(&pending.initiator, pending.tunnel_id, arrival, origin) {
                     return;
                 }
                 (Some(d), Via::Direct)
@@ -133,27 +146,24 @@ impl Router {
             let build_id = dest.allocate_build_id();
             (dest, build_id)
         });
-        if target.is_none() && !initiator.is_local() {
+        if target.is_none() && !pending.initiator.is_local() {
             // The other node believed we host the cluster; it tells its client when the deadline
             // comes (it enforces it too).
-            initiator.send(&timed_out(tunnel_id));
+            pending.initiator.send(&timed_out(pending.tunnel_id));
             return;
         }
-        lock(initiator.tunnels()).insert(
-            key,
-            TunnelSlot::Building {
-                target: target.clone(),
-                token,
-            },
-        );
-        let pending = PendingBuild {
-            initiator,
-            tunnel_id,
-            key,
-            token,
-            cluster: cluster.clone(),
-            deadline,
-        };
+        if fresh {
+            lock(pending.initiator.tunnels()).insert(
+                pending.key,
+                TunnelSlot::Building {
+                    target: target.clone(),
+                    token: pending.token,
+                },
+            );
+        } else if !retarget(&pending, target.clone()) {
+            return;
+        }
+        let (tunnel_id, token, deadline) = (pending.tunnel_id, pending.token, pending.deadline);
         match target {
             None => {
                 self.timer.schedule(
@@ -279,39 +289,22 @@ impl Router {
     /// The origin's link to a redirecting member node is up (or not): asks it directly, or
     /// falls back to the tree; unless the initiator gave up or the deadline passed meanwhile.
     fn redirected(&self, pending: PendingBuild, link: Option<Arc<RemotePeer>>) {
-        let still_wanted = matches!(
-            lock(pending.initiator.tunnels()).get(&pending.key),
-            Some(TunnelSlot::Building { token, .. }) if *token == pending.token
-        );
-        if !still_wanted {
-            return;
-        }
         if pending.deadline.is_some_and(|d| d <= Instant::now()) {
             return self.fail_build(pending);
         }
         match link {
             Some(link) => {
-                tracing::debug!(node = %link.node, "tunnel construction continues over a direct link");
+                let node = link.node;
                 let dest = Destination::Remote(link);
                 let build_id = dest.allocate_build_id();
-                if let Some(TunnelSlot::Building { target, .. }) =
-                    lock(pending.initiator.tunnels()).get_mut(&pending.key)
-                {
-                    *target = Some((dest.clone(), build_id));
+                if retarget(&pending, Some((dest.clone(), build_id))) {
+                    tracing::debug!(node = %node, "tunnel construction continues over a direct link");
+                    self.ask(pending, dest, build_id, Via::Direct, None);
                 }
-                self.ask(pending, dest, build_id, Via::Direct, None);
             }
             None => {
                 tracing::debug!(cluster = %pending.cluster, "no direct link to the tunnel's member node; the tunnel is relayed along the tree");
-                self.build(
-                    pending.initiator,
-                    pending.tunnel_id,
-                    pending.key,
-                    &pending.cluster,
-                    pending.deadline,
-                    &Arrival::Client,
-                    None,
-                );
+                self.route_build(pending, &Arrival::Client, None, false);
             }
         }
     }
@@ -559,6 +552,18 @@ impl Router {
             self.timer.note_stale();
             self.fail_build(pending);
         }
+    }
+}
+
+/// Points the slot of the construction `pending` at `target`, if the slot still waits for it
+/// (the initiator may have given up meanwhile). Whether it did.
+fn retarget(pending: &PendingBuild, target: Option<(Destination, u64)>) -> bool {
+    match lock(pending.initiator.tunnels()).get_mut(&pending.key) {
+        Some(TunnelSlot::Building { token, target: slot }) if *token == pending.token => {
+            *slot = target;
+            true
+        }
+        _ => false,
     }
 }
 
