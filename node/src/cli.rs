@@ -106,6 +106,9 @@ pub enum ConfigError {
     /// A `--listen` value was not IP or IP:PORT.
     #[error("--listen {0:?}: expected IP or IP:PORT, e.g. 127.0.0.2:55556")]
     Listen(String),
+    /// A `--listen` value was a link-local IPv6 address.
+    #[error("--listen {0:?}: a link-local IPv6 address (fe80::/10) only means something with this host's interface zone, which other nodes cannot use to reach it; listen on a global or unique-local IPv6 address, or on IPv4")]
+    LinkLocalListen(String),
     /// No `--listen` was given and the host has no non-loopback IPv4 address.
     #[error("no --listen given and this host has no non-loopback IPv4 address; pass --listen IP[:PORT]")]
     NoListenAddress,
@@ -325,7 +328,11 @@ impl RunArgs {
         let interfaces = netif::ipv4_addrs();
         let mut listen = Vec::new();
         for value in &self.listen {
-            listen.push(parse_listen(value).ok_or_else(|| ConfigError::Listen(value.clone()))?);
+            let addr = parse_listen(value).ok_or_else(|| ConfigError::Listen(value.clone()))?;
+            if matches!(addr.ip(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80) {
+                return Err(ConfigError::LinkLocalListen(value.clone()));
+            }
+            listen.push(addr);
         }
         if listen.is_empty() {
             listen = interfaces
@@ -411,6 +418,30 @@ mod tests {
             "host:70000",
         ] {
             assert_eq!(split_seed(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn link_local_listen_addresses_are_refused_with_a_reason() {
+        use clap::Parser;
+        for (value, refused) in [
+            ("[fe80::1%2]:7000", true),
+            ("fe80::1", true),
+            ("[febf::1]:7000", true),
+            ("[fec0::1]:7000", false),
+            ("[fd00::1]:7000", false),
+            ("[::1]:7000", false),
+        ] {
+            let cli = Cli::try_parse_from(["iris", "--no-discover", "--listen", value]).expect("parses");
+            let result = cli.run.overlay_config();
+            match result {
+                Err(ConfigError::LinkLocalListen(v)) => {
+                    assert!(refused, "{value} refused");
+                    assert_eq!(v, value);
+                }
+                Ok(config) => assert!(!refused && config.listen.len() == 1, "{value} accepted"),
+                Err(e) => panic!("{value}: {e}"),
+            }
         }
     }
 
