@@ -218,3 +218,26 @@ fn a_squatted_unix_relay_name_is_an_error_not_a_silent_detour() {
     assert!(node.wait_exit(Duration::from_secs(10)).success());
     drop(squatter);
 }
+
+#[test]
+fn a_squatted_loopback_relay_address_is_an_error_not_a_silent_detour() {
+    // A stranger on 127.0.0.1:PORT: clients dialling the port there would reach it, not the node.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = squatter.local_addr().expect("addr").port();
+    let out = iris(&["--dev", "--port", &port.to_string()]);
+    assert!(
+        !out.status.success(),
+        "the node must not run while clients would reach the squatter"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("another process holds it"),
+        "the error names the address and why: {stderr}"
+    );
+    drop(squatter);
+    // With the port free again, the node starts on it.
+    let mut node = NodeProc::start(&["--dev", "--port", &port.to_string()]);
+    assert_eq!(node.port, port);
+    node.sigterm();
+    assert!(node.wait_exit(Duration::from_secs(10)).success());
+}

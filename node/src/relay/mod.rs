@@ -22,14 +22,24 @@ use tracing::Instrument;
 
 /// Why the relay could not listen.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on port {port}: 127.0.0.1: {v4}; [::1]: {v6}")]
-pub struct BindError {
-    /// The port asked for.
-    pub port: u16,
-    /// Why 127.0.0.1 failed.
-    pub v4: std::io::Error,
-    /// Why `[::1]` failed.
-    pub v6: std::io::Error,
+pub enum BindError {
+    /// Neither loopback address could be bound.
+    #[error("cannot listen on port {port}: 127.0.0.1: {v4}; [::1]: {v6}")]
+    Neither {
+        /// The port asked for.
+        port: u16,
+        /// Why 127.0.0.1 failed.
+        v4: std::io::Error,
+        /// Why `[::1]` failed.
+        v6: std::io::Error,
+    },
+    /// A loopback address of the port asked for is held by another process, which clients that
+    /// connect there would reach instead of this node.
+    #[error("cannot listen on {addr}: another process holds it, and local clients connecting there would reach it instead of this node (stop it or pick another --port)")]
+    Taken {
+        /// The address in use.
+        addr: std::net::SocketAddr,
+    },
 }
 
 /// Why the relay's Unix socket could not be bound.
@@ -65,9 +75,22 @@ pub fn bind_unix(port: u16) -> Result<Listener, UnixBindError> {
         })
 }
 
-/// Binds 127.0.0.1 and `[::1]` on `port` (0 = a free port, the same on both where possible). Fails
-/// only if neither address binds; never binds anything but loopback.
+/// Binds 127.0.0.1 and `[::1]` on `port` (0 = a free port, the same on both where possible); never
+/// binds anything but loopback. A host without one of the two loopback addresses gets the other
+/// alone (with a log line). Fails if neither binds, or if another process holds either address of
+/// the port asked for.
 pub async fn bind(port: u16) -> Result<(Vec<TcpListener>, u16), BindError> {
+    // A free port taken on [::1] by someone else: try another, a few times.
+    for _ in 0..7 {
+        match bind_pair(port).await {
+            Err(BindError::Taken { .. }) if port == 0 => continue,
+            result => return result,
+        }
+    }
+    bind_pair(port).await
+}
+
+async fn bind_pair(port: u16) -> Result<(Vec<TcpListener>, u16), BindError> {
     let mut listeners = Vec::new();
     let mut chosen = port;
     let v4_err = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
@@ -90,8 +113,19 @@ pub async fn bind(port: u16) -> Result<(Vec<TcpListener>, u16), BindError> {
         }
         Err(e) => Some(e),
     };
+    let in_use = |e: &Option<std::io::Error>| e.as_ref().is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse);
+    if in_use(&v4_err) {
+        return Err(BindError::Taken {
+            addr: (Ipv4Addr::LOCALHOST, port).into(),
+        });
+    }
+    if in_use(&v6_err) {
+        return Err(BindError::Taken {
+            addr: (Ipv6Addr::LOCALHOST, chosen).into(),
+        });
+    }
     match (v4_err, v6_err) {
-        (Some(v4), Some(v6)) => Err(BindError { port, v4, v6 }),
+        (Some(v4), Some(v6)) => Err(BindError::Neither { port, v4, v6 }),
         (v4, v6) => {
             if let Some(e) = v4 {
                 tracing::warn!(port = chosen, error = %e, "127.0.0.1 not available; relay on [::1] only");
