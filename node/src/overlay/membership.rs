@@ -94,6 +94,8 @@ pub(crate) struct Inner {
     dialing: Mutex<HashSet<SocketAddr>>,
     /// Woken when a link is added or a dial ends ([`Inner::link_to`] waits on it).
     link_event: tokio::sync::Notify,
+    /// Nodes [`Inner::link_to`] could not reach lately, and when it gave up on each.
+    unreachable: Mutex<HashMap<NodeId, Instant>>,
     /// Listen addresses of linked nodes (not dialled again).
     linked_addrs: Mutex<HashMap<SocketAddr, NodeId>>,
     pub(crate) handshakes: Arc<Semaphore>,
@@ -163,6 +165,7 @@ impl Overlay {
             epoch: Instant::now(),
             dialing: Mutex::default(),
             link_event: tokio::sync::Notify::new(),
+            unreachable: Mutex::default(),
             linked_addrs: Mutex::default(),
             handshakes: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
             dials: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
@@ -264,7 +267,9 @@ impl Inner {
     }
 
     /// A live link to `node`, dialling `addrs` (at most [`MAX_NODE_ADDRS`]) when there is none;
-    /// `None` when every dial failed or nothing came up `within`.
+    /// `None` when every dial failed or nothing came up `within`. A node that could not be reached
+    /// is not dialled again for this purpose for [`UNREACHABLE_FOR`]: `None` at once, so a
+    /// network where some nodes cannot dial others pays the wait once, not per tunnel.
     async fn link_to(
         self: &Arc<Self>,
         node: NodeId,
@@ -284,9 +289,16 @@ impl Inner {
             event.as_mut().enable();
             let linked = lock(&self.links).get(&node).map(|e| e.peer.clone());
             if let Some(peer) = linked.filter(|p| !p.is_closed()) {
+                lock(&self.unreachable).remove(&node);
                 return Some(peer);
             }
             if !dialled {
+                let recently = lock(&self.unreachable)
+                    .get(&node)
+                    .is_some_and(|at| at.elapsed() < UNREACHABLE_FOR);
+                if recently {
+                    return None;
+                }
                 debug!(node = %node, ?addrs, "dialling a node for a direct tunnel");
                 for a in &addrs {
                     self.dial(*a);
@@ -295,12 +307,26 @@ impl Inner {
             }
             // Not dialled (this node's own address, or linked to another node) or failed.
             if !addrs.iter().any(|a| lock(&self.dialing).contains(a)) {
-                return None;
+                return self.unreachable(node);
             }
             if tokio::time::timeout_at(deadline, event).await.is_err() {
-                return None;
+                // A wait cut short by a construction's deadline says little about the node.
+                return if within >= Duration::from_secs(1) {
+                    self.unreachable(node)
+                } else {
+                    None
+                };
             }
         }
+    }
+
+    /// Notes that `node` could not be linked to; `None`.
+    fn unreachable(&self, node: NodeId) -> Option<Arc<RemotePeer>> {
+        info!(node = %node, "no direct link to this node for tunnels; they are relayed along the tree for {UNREACHABLE_FOR:?}");
+        let mut unreachable = lock(&self.unreachable);
+        unreachable.retain(|_, at| at.elapsed() < UNREACHABLE_FOR);
+        unreachable.insert(node, Instant::now());
+        None
     }
 
     async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Option<(LinkReader, LinkWriter, NodeId)> {
@@ -763,6 +789,9 @@ fn engine_config() -> EngineConfig {
     cfg
 }
 
+/// How long a node that [`Inner::link_to`] could not reach is not tried again.
+pub const UNREACHABLE_FOR: Duration = Duration::from_secs(30);
+
 /// A dial in progress: over (and [`Inner::link_to`] woken) when dropped.
 struct Dialing {
     inner: Arc<Inner>,
@@ -880,6 +909,24 @@ mod tests {
         // A node that is not at the address it was said to be at: no link to it either.
         let elsewhere = a.inner.link_to(NodeId::random(), b.listen_addrs().to_vec(), wait).await;
         assert!(elsewhere.is_none());
+
+        // Something that accepts connections but never completes a handshake: the wait runs out,
+        // and the next attempt for that node gives up at once instead of waiting again.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let silent_addr = silent.local_addr().expect("addr");
+        let stuck = NodeId::random();
+        let started = std::time::Instant::now();
+        let first = a.inner.link_to(stuck, vec![silent_addr], Duration::from_secs(1)).await;
+        assert!(first.is_none());
+        assert!(started.elapsed() >= Duration::from_secs(1), "waited the whole second");
+        let started = std::time::Instant::now();
+        assert!(a.inner.link_to(stuck, vec![silent_addr], wait).await.is_none());
+        assert!(started.elapsed() < wait / 3, "remembered: {:?}", started.elapsed());
+        // An existing link is used whatever was remembered.
+        lock(&a.inner.unreachable).insert(b.node_id(), Instant::now());
+        assert!(a.inner.link_to(b.node_id(), Vec::new(), wait).await.is_some());
+        assert!(!lock(&a.inner.unreachable).contains_key(&b.node_id()));
+        drop(silent);
         a.leave().await;
         b.leave().await;
     }
