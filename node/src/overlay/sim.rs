@@ -699,8 +699,11 @@ impl Sim {
     }
 
     /// Random keys routed from random nodes; returns the counts of that batch.
+    /// Routes `keys` random keys from random nodes; the counts of this batch alone (its own
+    /// longest route included).
     pub(crate) fn route_batch(&mut self, keys: usize) -> Counts {
         let before = self.counts.clone();
+        self.counts.hops_max = 0;
         let ids = self.ids();
         for _ in 0..keys {
             let from = ids[self.rng.below(ids.len())];
@@ -708,7 +711,9 @@ impl Sim {
             self.send_routed(from, key);
         }
         self.run_for(Duration::from_millis(200));
-        diff(&self.counts, &before)
+        let batch = diff(&self.counts, &before);
+        self.counts.hops_max = self.counts.hops_max.max(before.hops_max);
+        batch
     }
 }
 
@@ -744,8 +749,12 @@ pub(crate) struct Report {
     nodes: usize,
     join_convergence: Duration,
     dials_per_join: f64,
+    /// Hops right after the joins converged.
     hops_max: u32,
     hops_mean: f64,
+    /// Hops 10 s later (routing tables filled in by maintenance).
+    hops_max_settled: u32,
+    hops_mean_settled: f64,
     hop_bound: u32,
     routed: u64,
     routed_wrong: u64,
@@ -788,6 +797,7 @@ pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
     // Links nobody needs (made while joining) close after their grace.
     sim.run_for(Duration::from_secs(10));
     let (state_mean, state_max, links_mean, links_max) = sim.state();
+    let settled = sim.route_batch(2000);
 
     // Churn: crash 10 %, add as many, while routing keys all along.
     let before = sim.counts.clone();
@@ -882,9 +892,11 @@ pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
         dials_per_join,
         hops_max: batch.hops_max,
         hops_mean: batch.hops_sum as f64 / batch.routed.max(1) as f64,
+        hops_max_settled: settled.hops_max,
+        hops_mean_settled: settled.hops_sum as f64 / settled.routed.max(1) as f64,
         hop_bound: hop_bound(n),
-        routed: batch.routed,
-        routed_wrong: batch.routed_wrong,
+        routed: batch.routed + settled.routed,
+        routed_wrong: batch.routed_wrong + settled.routed_wrong,
         state_mean,
         state_max,
         links_mean,
@@ -1040,6 +1052,12 @@ fn thousands_of_nodes() {
 #[ignore = "cargo test --release -p iris-node --lib overlay::sim::ten_thousand -- --ignored --nocapture"]
 fn ten_thousand_nodes() {
     check(10_000, 0x10000);
+}
+
+#[test]
+#[ignore = "fails today (5 hops > 4 on 0.3 % of keys, see docs/benchmarks.md); cargo test --release -p iris-node --lib overlay::sim::three_thousand -- --ignored --nocapture"]
+fn three_thousand_nodes() {
+    check(3000, 0x3000);
 }
 
 #[test]
