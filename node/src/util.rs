@@ -16,3 +16,11 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn deadline_after(timeout_ms: u64) -> Option<Instant> {
     Instant::now().checked_add(Duration::from_millis(timeout_ms))
 }
+
+/// The inverse of [`deadline_after`]: milliseconds left until `deadline`, at least 1 (a deadline
+/// passed meanwhile still has to be sent as one); `u64::MAX` for none.
+pub(crate) fn remaining_ms(deadline: Option<Instant>) -> u64 {
+    deadline.map_or(u64::MAX, |d| {
+        (d.saturating_duration_since(Instant::now()).as_millis() as u64).max(1)
+    })
+}

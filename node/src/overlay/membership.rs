@@ -277,11 +277,8 @@ impl Inner {
         within: Duration,
     ) -> Option<Arc<RemotePeer>> {
         let deadline = tokio::time::Instant::now() + within;
-        let addrs: Vec<SocketAddr> = addrs
-            .into_iter()
-            .filter(|a| !self.listen.contains(a))
-            .take(MAX_NODE_ADDRS)
-            .collect();
+        // `dial` skips this node's own addresses and those of linked nodes.
+        let addrs: Vec<SocketAddr> = addrs.into_iter().take(MAX_NODE_ADDRS).collect();
         let mut dialled = false;
         loop {
             let event = self.link_event.notified();

@@ -13,7 +13,7 @@ use super::{Router, Violation};
 use crate::overlay::remote::RemotePeer;
 use crate::overlay::wire::{Via, Wire};
 use crate::overlay::NodeId;
-use crate::util::{deadline_after, lock};
+use crate::util::{deadline_after, lock, remaining_ms};
 use bytes::Bytes;
 use iris_client::codec::{ByteStr, NodeFrame, CHUNK_LIMIT};
 use std::collections::HashMap;
@@ -239,31 +239,19 @@ impl Router {
         remote: &RemotePeer,
         build: u64,
         node: NodeId,
-        mut listen: Vec<SocketAddr>,
+        listen: Vec<SocketAddr>,
     ) {
         let Some(pending) = lock(&remote.builds).remove(&build) else {
             return;
         };
         self.timer.note_stale();
-        let waiting = {
-            let mut tunnels = lock(pending.initiator.tunnels());
-            match tunnels.get_mut(&pending.key) {
-                Some(TunnelSlot::Building { token, target }) if *token == pending.token => {
-                    if pending.initiator.is_remote() {
-                        tunnels.remove(&pending.key);
-                    } else {
-                        // Nothing to withdraw while the link is set up.
-                        *target = None;
-                    }
-                    true
-                }
-                _ => false,
-            }
-        };
-        if !waiting {
+        // The origin keeps its slot, pointing nowhere while the link is set up; a node on the way
+        // forgets the construction.
+        if !retarget(&pending, None) {
             return;
         }
         if let Destination::Remote(back) = &pending.initiator {
+            lock(pending.initiator.tunnels()).remove(&pending.key);
             back.send_wire(&Wire::TunRedirect {
                 build: pending.tunnel_id,
                 node,
@@ -274,7 +262,6 @@ impl Router {
         let Some(hooks) = self.overlay.get().cloned() else {
             return self.fail_build(pending);
         };
-        listen.truncate(crate::overlay::wire::MAX_NODE_ADDRS);
         let within = pending
             .deadline
             .map_or(REDIRECT_LINK_WAIT, |d| d.saturating_duration_since(Instant::now()))
@@ -575,14 +562,6 @@ fn fail_slot(initiator: &Destination, tunnel_id: u64, key: u64, token: u64) {
         drop(tunnels);
         initiator.send(&timed_out(tunnel_id));
     }
-}
-
-/// Milliseconds left until `deadline` (at least 1: zero would mean no timeout on the wire);
-/// `u64::MAX` for none.
-fn remaining_ms(deadline: Option<Instant>) -> u64 {
-    deadline.map_or(u64::MAX, |d| {
-        (d.saturating_duration_since(Instant::now()).as_millis() as u64).max(1)
-    })
 }
 
 /// The open tunnel `key` of a tunnel table and that end's side of it.
