@@ -279,31 +279,41 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + within;
         // `dial` skips this node's own addresses and those of linked nodes.
         let addrs: Vec<SocketAddr> = addrs.into_iter().take(MAX_NODE_ADDRS).collect();
-        let mut dialled = false;
+        let linked = |inner: &Inner| {
+            let peer = lock(&inner.links).get(&node).map(|e| e.peer.clone());
+            let peer = peer.filter(|p| !p.is_closed());
+            if peer.is_some() {
+                lock(&inner.unreachable).remove(&node);
+            }
+            peer
+        };
+        if let Some(peer) = linked(self) {
+            return Some(peer);
+        }
+        let recently = lock(&self.unreachable)
+            .get(&node)
+            .is_some_and(|at| at.elapsed() < UNREACHABLE_FOR);
+        if recently {
+            return None;
+        }
+        debug!(node = %node, ?addrs, "dialling a node for a direct tunnel");
+        for a in &addrs {
+            self.dial(*a);
+        }
         loop {
             let event = self.link_event.notified();
             tokio::pin!(event);
             event.as_mut().enable();
-            let linked = lock(&self.links).get(&node).map(|e| e.peer.clone());
-            if let Some(peer) = linked.filter(|p| !p.is_closed()) {
-                lock(&self.unreachable).remove(&node);
+            // Dials first, links second: a dial is over only once its link is in `links`, so a
+            // dial seen over here has its link seen below (this thread may be preempted between
+            // the two reads while the dial completes).
+            let dialling = addrs.iter().any(|a| lock(&self.dialing).contains(a));
+            if let Some(peer) = linked(self) {
                 return Some(peer);
             }
-            if !dialled {
-                let recently = lock(&self.unreachable)
-                    .get(&node)
-                    .is_some_and(|at| at.elapsed() < UNREACHABLE_FOR);
-                if recently {
-                    return None;
-                }
-                debug!(node = %node, ?addrs, "dialling a node for a direct tunnel");
-                for a in &addrs {
-                    self.dial(*a);
-                }
-                dialled = true;
-            }
-            // Not dialled (this node's own address, or linked to another node) or failed.
-            if !addrs.iter().any(|a| lock(&self.dialing).contains(a)) {
+            // Never dialled (this node's own address, or one linked to another node), or every
+            // dial ended without a link to `node`.
+            if !dialling {
                 return self.unreachable(node);
             }
             if tokio::time::timeout_at(deadline, event).await.is_err() {
@@ -405,12 +415,22 @@ impl Inner {
                     LinkEntry {
                         peer: peer.clone(),
                         initiator,
-                        listen: Vec::new(),
+                        // Until its hello: where it was dialled, so that nobody dials it there
+                        // again meanwhile (a second link dialled by the same side would be
+                        // resolved by arrival order, which the two ends may see differently).
+                        listen: if role == Role::Initiator {
+                            vec![addr]
+                        } else {
+                            Vec::new()
+                        },
                         writer: None,
                     },
                 )
                 .map(|old| old.peer)
         };
+        if role == Role::Initiator {
+            lock(&self.linked_addrs).insert(addr, node);
+        }
         // The dial (if any) is over only now that its link can be found.
         drop(dialing);
         self.link_event.notify_waiters();
@@ -443,7 +463,9 @@ impl Inner {
         if let Some(entry) = removed {
             let mut addrs = lock(&self.linked_addrs);
             for a in &entry.listen {
-                addrs.remove(a);
+                if addrs.get(a) == Some(&node) {
+                    addrs.remove(a);
+                }
             }
             drop(addrs);
             let now = self.now();
@@ -493,12 +515,17 @@ impl Inner {
                     warn!(claimed = %node, authenticated = %peer.node, "hello names another node; ignored");
                     return false;
                 }
-                if let Some(entry) = lock(&self.links).get_mut(&node).filter(|e| e.peer.link == peer.link) {
-                    entry.listen = listen.clone();
-                } else {
-                    return false; // a replaced link's late hello
-                }
+                let before = match lock(&self.links).get_mut(&node).filter(|e| e.peer.link == peer.link) {
+                    Some(entry) => std::mem::replace(&mut entry.listen, listen.clone()),
+                    None => return false, // a replaced link's late hello
+                };
                 let mut addrs = lock(&self.linked_addrs);
+                // The address it was dialled at (if any), recorded when the link came up.
+                for a in &before {
+                    if addrs.get(a) == Some(&node) {
+                        addrs.remove(a);
+                    }
+                }
                 for a in &listen {
                     addrs.insert(*a, node);
                 }
