@@ -14,6 +14,24 @@ fn iris(args: &[&str]) -> std::process::Output {
         .expect("run iris")
 }
 
+/// A port free on 127.0.0.1 and [::1], below Linux's ephemeral range (32768-60999), so the
+/// connections other tests open meanwhile cannot take it as their local port between this test
+/// freeing it and a node binding it. Each call starts its search at another port, so tests
+/// running in parallel do not pick the same one.
+fn quiet_port() -> u16 {
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = 20_000 + ((std::process::id() % 1_000) as u16 * 10 + call * 500) % 12_000;
+    (start..32_000)
+        .chain(20_000..start)
+        .find(|&p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("::1", p))
+                    .map_or_else(|e| e.kind() == std::io::ErrorKind::AddrNotAvailable, |_| true)
+        })
+        .expect("a free port below the ephemeral range")
+}
+
 fn temp(name: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("iris-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -189,11 +207,7 @@ fn loopback_only_mode_refuses_an_overlay_that_could_leave_loopback() {
 fn a_squatted_unix_relay_name_is_an_error_not_a_silent_detour() {
     use std::os::linux::net::SocketAddrExt;
     // A free port, then a stranger holding the abstract name clients would try first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = quiet_port();
     let name = format!("iris-relay-{port}");
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract address");
     let squatter = std::os::unix::net::UnixListener::bind_addr(&addr).expect("squat");
@@ -222,8 +236,8 @@ fn a_squatted_unix_relay_name_is_an_error_not_a_silent_detour() {
 #[test]
 fn a_squatted_loopback_relay_address_is_an_error_not_a_silent_detour() {
     // A stranger on 127.0.0.1:PORT: clients dialling the port there would reach it, not the node.
-    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = squatter.local_addr().expect("addr").port();
+    let port = quiet_port();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
     let out = iris(&["--dev", "--port", &port.to_string()]);
     assert!(
         !out.status.success(),
@@ -236,7 +250,8 @@ fn a_squatted_loopback_relay_address_is_an_error_not_a_silent_detour() {
     );
     drop(squatter);
     // With the port free again, the node starts on it.
-    let mut node = NodeProc::start(&["--dev", "--port", &port.to_string()]);
+    let log = temp("squatted-loopback.log");
+    let mut node = NodeProc::start_logged(&["--dev", "--port", &port.to_string()], Some(&log));
     assert_eq!(node.port, port);
     node.sigterm();
     assert!(node.wait_exit(Duration::from_secs(10)).success());

@@ -546,7 +546,7 @@ impl Engine {
     fn update(&mut self, group: &Group, urgent: bool) {
         let me = self.me;
         let key = group.key();
-        let hop = self.pastry.next_hop(key);
+        let hop = self.pastry.tree_hop(key);
         let Some(g) = self.groups.get_mut(group) else { return };
         let tree = &mut g.tree;
         let mut out = Vec::new();

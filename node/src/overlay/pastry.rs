@@ -2,12 +2,22 @@
 //! Sans-I/O: it holds node ids and decides next hops; links, state exchange and repair belong to
 //! the [`super::engine::Engine`].
 //!
-//! Routing is *monotone*: every hop goes to a node strictly closer to the key than the current
-//! one, in the total order "ring distance to the key, then lower id". Standard Pastry's choice
-//! (leaf set when the key lies within its span, else the routing table entry sharing one more
-//! digit) is taken when it is closer, which is almost always; otherwise the closest known node is.
-//! So a message can never loop, whatever the (possibly stale, possibly inconsistent) states of
-//! the nodes it crosses, and a Scribe tree built from next hops is always acyclic.
+//! Two next-hop rules share the state:
+//! - [`Pastry::next_hop`], for messages routed to a key, is Pastry's own: the leaf set when the
+//!   key lies within its span, else the routing table entry sharing one more digit with the key,
+//!   else a known node sharing as many digits and closer to the key. Every hop either shares one
+//!   more digit or gets numerically closer, which bounds routes by about log16 N hops plus the
+//!   last step through the leaf set. A hop through the table can move numerically away from the
+//!   key (across a digit boundary), so loop-freedom rests on the leaf sets (every node knows a
+//!   live node on each side): with them the last hops through the leaf sets only get closer and
+//!   end at the key's node. While leaf sets are being repaired a route could in principle cycle;
+//!   the hop limit of the wire ends such a message.
+//! - [`Pastry::tree_hop`], for Scribe trees, is *monotone*: every hop goes to a node strictly
+//!   closer to the key in the total order "ring distance to the key, then lower id". Pastry's
+//!   choice is taken when it is closer, which is almost always; otherwise the closest known node
+//!   is. So a tree built from these hops is acyclic whatever the (possibly stale, possibly
+//!   inconsistent) states of its nodes, and both rules end at the same node, the one closest to
+//!   the key.
 
 use super::NodeId;
 
@@ -264,9 +274,30 @@ impl Pastry {
         }
     }
 
-    /// Where a message for `key` goes next: always a node strictly closer to the key than this
-    /// one (see the module doc), or [`Hop::Local`] when no known node is.
+    /// Where a message routed to `key` goes next, by Pastry's rule (see the module doc), or
+    /// [`Hop::Local`] when this node is responsible for the key.
     pub fn next_hop(&self, key: NodeId) -> Hop {
+        if key == self.me {
+            return Hop::Local;
+        }
+        if self.leaf_covers(key) {
+            return self.closest_of(key, self.leaf_set());
+        }
+        let row = shared_prefix(self.me, key);
+        if let Some(node) = self.at(row, digit(key, row)) {
+            return Hop::Node(node);
+        }
+        // The rare case: no entry shares one more digit. A known node sharing as many that is
+        // closer, else the closest known one.
+        match self.closest_of(key, self.known().into_iter().filter(|&n| shared_prefix(n, key) >= row)) {
+            Hop::Local => self.closest_of(key, self.known().into_iter()),
+            hop => hop,
+        }
+    }
+
+    /// The next hop of a Scribe tree towards `key`: always a node strictly closer to the key than
+    /// this one (see the module doc), or [`Hop::Local`] when no known node is.
+    pub fn tree_hop(&self, key: NodeId) -> Hop {
         if key == self.me {
             return Hop::Local;
         }
@@ -305,8 +336,8 @@ mod tests {
     }
 
     #[test]
-    fn every_hop_is_strictly_closer() {
-        // A state with arbitrary holes still never proposes a node farther from the key.
+    fn every_tree_hop_is_strictly_closer() {
+        // A state with arbitrary holes still never proposes a tree parent farther from the key.
         let me = NodeId(0x8000_0000_0000_0000_0000_0000_0000_0000);
         let mut p = Pastry::new(me);
         let mut x: u128 = 0x1234_5678_9abc_def0_1357_9bdf_2468_ace0;
@@ -317,9 +348,32 @@ mod tests {
         assert!(!p.complete());
         for i in 0..1000u128 {
             let key = NodeId(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835));
-            if let Hop::Node(n) = p.next_hop(key) {
+            if let Hop::Node(n) = p.tree_hop(key) {
                 assert!(closer(n, me, key));
             }
+            // A routed hop shares one more digit with the key, or as many and is closer.
+            if let Hop::Node(n) = p.next_hop(key) {
+                let (mine, theirs) = (shared_prefix(me, key), shared_prefix(n, key));
+                assert!(theirs > mine || closer(n, me, key), "{n:?} for {key:?}");
+            }
         }
+    }
+
+    #[test]
+    fn across_a_digit_boundary_routes_take_the_table_and_trees_stay_monotone() {
+        // This node sits just below the boundary b|c; the key just above it. The table entry for
+        // the key's first digit shares one more digit but is numerically farther than this node.
+        let top = |x: u128| NodeId(x << 112);
+        let me = top(0xbff0);
+        let key = top(0xc010);
+        let mut p = Pastry::with_leaf_set(me, 2);
+        for n in [0xbfe0, 0xbff8, 0x3000, 0xc900] {
+            p.add(top(n));
+        }
+        assert_eq!(p.known(), [0x3000, 0xbfe0, 0xbff8, 0xc900].map(top));
+        assert!(!p.leaf_covers(key));
+        assert!(!closer(top(0xc900), me, key));
+        assert_eq!(p.next_hop(key), Hop::Node(top(0xc900)));
+        assert_eq!(p.tree_hop(key), Hop::Node(top(0xbff8)));
     }
 }
