@@ -659,7 +659,7 @@ async fn write_loop(peer: Arc<RemotePeer>, mut writer: LinkWriter) {
     let mut batch = BytesMut::new();
     loop {
         let result = match peer.next_batch(HEARTBEAT_INTERVAL, &mut batch).await {
-            Some(true) => writer.send(&batch).await,
+            Some(true) => writer.send_in_place(&mut batch).await,
             Some(false) => writer.send(&heartbeat).await,
             None => break,
         };

@@ -8,6 +8,7 @@
 //! side's signature back. The handshake hash covers both ephemeral keys, so a signature is worth
 //! nothing on any other connection.
 
+use super::cipher::Ciphers;
 use super::frames::{read_message, write_message, LinkReader, LinkWriter};
 use super::{LinkError, Role, MAX_PREAUTH_MESSAGE, NOISE_PARAMS, PROTOCOL_LABEL};
 use crate::overlay::membership::NodeId;
@@ -15,7 +16,6 @@ use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::RsaPrivateKey;
 use sha2::Sha256;
-use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// What a node needs to open links: the network name and key, and its own identity.
@@ -110,9 +110,10 @@ pub(super) async fn run(
         }
     }
     let hash = hs.get_handshake_hash().to_vec();
-    let transport = Arc::new(hs.into_stateless_transport_mode()?);
-    let mut link_writer = LinkWriter::new(writer, transport.clone());
-    let mut link_reader = LinkReader::new(reader, transport);
+    // Noise's split, used in place (see `cipher`); the handshake state is done with.
+    let ciphers = Ciphers::from_split(hs.dangerously_get_raw_split(), role == Role::Initiator);
+    let mut link_writer = LinkWriter::new(writer, ciphers.send);
+    let mut link_reader = LinkReader::new(reader, ciphers.recv);
 
     // Proof of the network key, bound to this handshake and this node id.
     let signature = creds.signing.sign(&signed_message(role, &hash, creds.node)).to_vec();
@@ -124,12 +125,7 @@ pub(super) async fn run(
     link_writer.send(&auth).await?;
 
     read_message(&mut link_reader.reader, MAX_PREAUTH_MESSAGE, &mut inbound).await?;
-    let mut plain = vec![0u8; inbound.len()];
-    let n = link_reader
-        .transport
-        .read_message(link_reader.nonce, &inbound, &mut plain)?;
-    link_reader.nonce += 1;
-    plain.truncate(n);
+    let plain = link_reader.open_one(&mut inbound)?;
     if plain.len() < 16 {
         return Err(LinkError::BadAuth);
     }

@@ -1,23 +1,24 @@
 //! Length-prefixed Noise messages on a TCP stream and the two halves of an established link.
 //!
 //! Each Noise message travels as a 2-octet big-endian length and the ciphertext (at most 65535
-//! octets, 16 of them the AES-GCM tag). Larger plaintexts are split. The transport uses explicit
-//! nonces (snow's stateless mode) so reading and writing run in separate tasks; each direction
-//! counts its own nonces from 0, so a replayed, dropped, reordered or altered frame fails
-//! decryption and the link is dropped.
+//! octets, 16 of them the AES-GCM tag). Larger plaintexts are split. Each direction has its own
+//! key and counts its own nonces from 0 (see [`super::cipher`]), so reading and writing run in
+//! separate tasks, and a replayed, dropped, reordered or altered frame fails decryption and the
+//! link is dropped.
 //!
-//! Bulk data is what these halves are tuned for (AES-GCM itself is ring's, through snow's ring
-//! resolver): the writer seals into one reused buffer and writes every [`WRITE_FRAMES`] messages,
-//! so the other node starts decrypting while this one is still sealing a large batch; the reader
-//! fills a fixed buffer with as much as the socket holds (one system call for up to
-//! [`WRITE_FRAMES`] messages instead of two per message) and decrypts every whole message in it
-//! per call. Neither allocates per message. The octets on the wire are exactly those of sealing
-//! the whole stream at once.
+//! Bulk data is what these halves are tuned for: the writer seals the plaintext where it lies
+//! (the link's batch buffer) and writes every [`WRITE_FRAMES`] messages with one vectored write
+//! (length, ciphertext, tag per message), so the other node starts decrypting while this one is
+//! still sealing a large batch; the reader fills a fixed buffer with as much as the socket holds
+//! (one system call for up to [`WRITE_FRAMES`] messages instead of two per message), opens every
+//! whole message in it in place and appends the plaintext to the caller's buffer. Neither
+//! allocates per message. The octets on the wire are exactly those of sealing the whole stream
+//! at once.
 
+use super::cipher::{Cipher, TAG};
 use super::LinkError;
 use bytes::{Bytes, BytesMut};
-use snow::StatelessTransportState;
-use std::sync::Arc;
+use std::io::IoSlice;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -60,27 +61,37 @@ pub(super) async fn write_message(writer: &mut OwnedWriteHalf, msg: &[u8]) -> Re
 /// The receiving half of an authenticated link.
 pub struct LinkReader {
     pub(super) reader: OwnedReadHalf,
-    pub(super) transport: Arc<StatelessTransportState>,
-    pub(super) nonce: u64,
+    cipher: Cipher,
+    nonce: u64,
     /// Octets read from the socket and not yet decrypted are `inbox[start..end]`.
     inbox: Vec<u8>,
     start: usize,
     end: usize,
     /// Plaintext octets delivered since the reader last yielded.
     since_yield: usize,
+    /// A message failed to open: every later call fails too.
+    failed: bool,
 }
 
 impl LinkReader {
-    pub(super) fn new(reader: OwnedReadHalf, transport: Arc<StatelessTransportState>) -> LinkReader {
+    pub(super) fn new(reader: OwnedReadHalf, cipher: Cipher) -> LinkReader {
         LinkReader {
             reader,
-            transport,
+            cipher,
             nonce: 0,
             inbox: Vec::new(),
             start: 0,
             end: 0,
             since_yield: 0,
+            failed: false,
         }
+    }
+
+    /// Opens one message read by other means (the handshake's last step) as the next in order.
+    pub(super) fn open_one<'a>(&mut self, message: &'a mut [u8]) -> Result<&'a mut [u8], LinkError> {
+        let plain = self.cipher.open(self.nonce, message)?;
+        self.nonce += 1;
+        Ok(plain)
     }
 
     /// Receives and decrypts the next Noise message, appending its plaintext to `out`; messages
@@ -117,24 +128,26 @@ impl LinkReader {
         (buffered.len() >= 2 + len).then_some(len)
     }
 
-    /// Decrypts every whole message in the inbox into `out`; whether there was at least one.
+    /// Decrypts every whole message in the inbox (in place) and appends the plaintext to `out`;
+    /// whether there was at least one.
     fn open_buffered(&mut self, out: &mut BytesMut) -> Result<bool, LinkError> {
+        if self.failed {
+            return Err(LinkError::Crypto("message failed authentication".into()));
+        }
         let mut opened = false;
         out.reserve(self.end - self.start);
         while let Some(len) = self.complete_message() {
-            let ciphertext = &self.inbox[self.start + 2..self.start + 2 + len];
-            let at = out.len();
-            out.resize(at + len, 0);
-            match self.transport.read_message(self.nonce, ciphertext, &mut out[at..]) {
-                Ok(n) => {
-                    out.truncate(at + n);
+            let message = &mut self.inbox[self.start + 2..self.start + 2 + len];
+            match self.cipher.open(self.nonce, message) {
+                Ok(plain) => {
+                    out.extend_from_slice(plain);
                     self.nonce += 1;
                     self.start += 2 + len;
                     opened = true;
                 }
                 Err(e) => {
-                    out.truncate(at);
-                    return if opened { Ok(true) } else { Err(e.into()) };
+                    self.failed = true;
+                    return if opened { Ok(true) } else { Err(e) };
                 }
             }
         }
@@ -164,59 +177,93 @@ impl LinkReader {
     }
 }
 
+/// A sealed message's length prefix and tag (the ciphertext lies between them).
+type Frame = ([u8; 2], [u8; TAG]);
+
 /// The sending half of an authenticated link.
 pub struct LinkWriter {
     writer: OwnedWriteHalf,
-    transport: Arc<StatelessTransportState>,
+    cipher: Cipher,
     nonce: u64,
-    /// Sealed messages being written. Reused; its length only grows ([`LinkWriter::send`] needs
-    /// [`WRITE_FRAMES`] messages' worth), so sealing never zero-fills or allocates in the steady
-    /// state.
-    sealed: Vec<u8>,
+    /// Plaintext copied by [`LinkWriter::send`] to be sealed in place; reused.
+    scratch: Vec<u8>,
 }
 
 impl LinkWriter {
-    pub(super) fn new(writer: OwnedWriteHalf, transport: Arc<StatelessTransportState>) -> LinkWriter {
+    pub(super) fn new(writer: OwnedWriteHalf, cipher: Cipher) -> LinkWriter {
         LinkWriter {
             writer,
-            transport,
+            cipher,
             nonce: 0,
-            sealed: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
-    /// Seals `plaintext` (split into as many Noise messages as needed) into `self.sealed`;
-    /// returns the framed length.
-    fn seal_into(&mut self, plaintext: &[u8]) -> Result<usize, LinkError> {
-        let messages = plaintext.len().div_ceil(MAX_PLAINTEXT);
-        let framed = plaintext.len() + messages * (2 + 16);
-        if self.sealed.len() < framed {
-            self.sealed.resize(framed, 0);
-        }
-        let mut at = 0;
-        for chunk in plaintext.chunks(MAX_PLAINTEXT) {
-            let body = &mut self.sealed[at + 2..at + 2 + chunk.len() + 16];
-            let n = self.transport.write_message(self.nonce, chunk, body)?;
+    /// Seals `piece` (at most [`WRITE_FRAMES`] messages' worth, not empty) in place, message by
+    /// message; returns each message's length prefix and tag, and how many messages there are.
+    fn seal_piece(&mut self, piece: &mut [u8]) -> Result<([Frame; WRITE_FRAMES], usize), LinkError> {
+        debug_assert!(!piece.is_empty() && piece.len() <= WRITE_FRAMES * MAX_PLAINTEXT);
+        let mut frames = [([0u8; 2], [0u8; TAG]); WRITE_FRAMES];
+        let mut count = 0;
+        for chunk in piece.chunks_mut(MAX_PLAINTEXT) {
+            let tag = self.cipher.seal(self.nonce, chunk)?;
             self.nonce += 1;
-            self.sealed[at..at + 2].copy_from_slice(&(n as u16).to_be_bytes());
-            at += 2 + n;
+            frames[count] = (((chunk.len() + TAG) as u16).to_be_bytes(), tag);
+            count += 1;
         }
-        Ok(at)
+        Ok((frames, count))
     }
 
     /// Encrypts `plaintext` (split into as many Noise messages as needed) into framed ciphertext,
     /// without sending it.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Bytes, LinkError> {
-        let n = self.seal_into(plaintext)?;
-        Ok(Bytes::copy_from_slice(&self.sealed[..n]))
+        let mut data = plaintext.to_vec();
+        let mut out = Vec::with_capacity(data.len() + data.len().div_ceil(MAX_PLAINTEXT) * (2 + TAG));
+        for piece in data.chunks_mut(WRITE_FRAMES * MAX_PLAINTEXT) {
+            let (frames, count) = self.seal_piece(piece)?;
+            for ((len, tag), chunk) in frames[..count].iter().zip(piece.chunks(MAX_PLAINTEXT)) {
+                out.extend_from_slice(len);
+                out.extend_from_slice(chunk);
+                out.extend_from_slice(tag);
+            }
+        }
+        Ok(out.into())
     }
 
-    /// Encrypts and sends `plaintext`, `WRITE_FRAMES` Noise messages per write. The messages
-    /// are the same as [`LinkWriter::seal`] would make of the whole plaintext.
+    /// Encrypts and sends `plaintext` (copied first; see [`LinkWriter::send_in_place`]).
     pub async fn send(&mut self, plaintext: &[u8]) -> Result<(), LinkError> {
-        for piece in plaintext.chunks(WRITE_FRAMES * MAX_PLAINTEXT) {
-            let n = self.seal_into(piece)?;
-            self.writer.write_all(&self.sealed[..n]).await?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(plaintext);
+        let result = self.send_in_place(&mut scratch).await;
+        self.scratch = scratch;
+        result
+    }
+
+    /// Encrypts `data` where it is (it holds ciphertext afterwards) and sends it, split into
+    /// Noise messages, [`WRITE_FRAMES`] of them per vectored write (length prefix, ciphertext,
+    /// tag). The octets on the wire are those [`LinkWriter::seal`] makes of the same plaintext.
+    pub async fn send_in_place(&mut self, data: &mut [u8]) -> Result<(), LinkError> {
+        for piece in data.chunks_mut(WRITE_FRAMES * MAX_PLAINTEXT) {
+            let (frames, count) = self.seal_piece(piece)?;
+            let mut slices = [IoSlice::new(&[]); 3 * WRITE_FRAMES];
+            for (i, ((len, tag), chunk)) in frames[..count].iter().zip(piece.chunks(MAX_PLAINTEXT)).enumerate() {
+                slices[3 * i] = IoSlice::new(len);
+                slices[3 * i + 1] = IoSlice::new(chunk);
+                slices[3 * i + 2] = IoSlice::new(tag);
+            }
+            self.write_all_vectored(&mut slices[..3 * count]).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_all_vectored(&mut self, mut slices: &mut [IoSlice<'_>]) -> Result<(), LinkError> {
+        while !slices.is_empty() {
+            let n = self.writer.write_vectored(slices).await?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+            }
+            IoSlice::advance_slices(&mut slices, n);
         }
         Ok(())
     }
@@ -237,11 +284,20 @@ impl LinkWriter {
 #[cfg(test)]
 mod tests_support {
     use super::*;
+    use crate::overlay::link::cipher::Ciphers;
     use crate::overlay::link::NOISE_PARAMS;
+    use snow::StatelessTransportState;
     use tokio::net::{TcpListener, TcpStream};
 
-    /// Both ends' transports after an in-memory Noise XX handshake.
-    fn transports() -> (StatelessTransportState, StatelessTransportState) {
+    /// What an in-memory Noise XX handshake leaves: the split keys (initiator to responder,
+    /// responder to initiator) and both ends' snow transports, to check our octets against.
+    pub(super) struct Keys {
+        pub split: ([u8; 32], [u8; 32]),
+        pub initiator: StatelessTransportState,
+        pub responder: StatelessTransportState,
+    }
+
+    fn handshake() -> Keys {
         let params: snow::params::NoiseParams = NOISE_PARAMS.parse().unwrap();
         let key = |p: &snow::params::NoiseParams| snow::Builder::new(p.clone()).generate_keypair().unwrap();
         let (ki, kr) = (key(&params), key(&params));
@@ -263,34 +319,47 @@ mod tests_support {
             let n = from.write_message(&[], &mut msg).unwrap();
             to.read_message(&msg[..n], &mut payload).unwrap();
         }
-        (
-            i.into_stateless_transport_mode().unwrap(),
-            r.into_stateless_transport_mode().unwrap(),
-        )
+        let split = i.dangerously_get_raw_split();
+        assert_eq!(split, r.dangerously_get_raw_split(), "both ends split alike");
+        Keys {
+            split,
+            initiator: i.into_stateless_transport_mode().unwrap(),
+            responder: r.into_stateless_transport_mode().unwrap(),
+        }
     }
 
-    /// A writer and the reader at the other end of a loopback connection, plus the raw sockets'
-    /// halves the tests do not use (kept open).
+    /// A writer (the initiator's sending half) and the reader at the other end of a loopback
+    /// connection, plus the raw sockets' halves the tests do not use (kept open).
     pub(super) async fn link() -> (LinkWriter, LinkReader, OwnedReadHalf, OwnedWriteHalf) {
+        let (writer, reader, r, w, _) = link_and_keys().await;
+        (writer, reader, r, w)
+    }
+
+    /// [`link`] and the keys behind it.
+    pub(super) async fn link_and_keys() -> (LinkWriter, LinkReader, OwnedReadHalf, OwnedWriteHalf, Keys) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let dial = TcpStream::connect(listener.local_addr().unwrap());
         let (dialled, accepted) = tokio::join!(dial, listener.accept());
-        let (i, r) = transports();
+        let keys = handshake();
+        let i = Ciphers::from_split(keys.split, true);
+        let r = Ciphers::from_split(keys.split, false);
         let (dialled_read, dialled_write) = dialled.unwrap().into_split();
         let (accepted_read, accepted_write) = accepted.unwrap().0.into_split();
         (
-            LinkWriter::new(dialled_write, Arc::new(i)),
-            LinkReader::new(accepted_read, Arc::new(r)),
+            LinkWriter::new(dialled_write, i.send),
+            LinkReader::new(accepted_read, r.recv),
             dialled_read,
             accepted_write,
+            keys,
         )
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tests_support::link;
+    use super::tests_support::{link, link_and_keys};
     use super::*;
+    use crate::overlay::link::cipher::Ciphers;
     use tokio::net::{TcpListener, TcpStream};
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -333,31 +402,68 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn send_writes_exactly_the_messages_seal_makes() {
-        // Two writers over one transport make identical ciphertext for the same nonces: what
-        // `send` puts on the wire (in pieces) equals `seal` of the whole plaintext, and both equal
-        // the spec's framing (length, then Noise message of at most MAX_PLAINTEXT octets).
-        let (mut writer, _reader, _r, _w) = link().await;
+    async fn send_writes_exactly_the_messages_snow_makes() {
+        // What `send` puts on the wire (in pieces) equals `seal` of the whole plaintext, and both
+        // equal snow's transport messages in the spec's framing (length, then Noise message of at
+        // most MAX_PLAINTEXT octets): in-place AES-GCM is Noise's own cipher, byte for byte.
+        let (mut writer, _reader, _r, _w, keys) = link_and_keys().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (dialled, accepted) = tokio::join!(TcpStream::connect(listener.local_addr().unwrap()), listener.accept());
         let (_, raw_write) = dialled.unwrap().into_split();
         let mut raw_read = accepted.unwrap().0;
-        let mut twin = LinkWriter::new(raw_write, writer.transport.clone());
-        let plaintext = pattern(7 * MAX_PLAINTEXT + 1234, 9);
+        let mut twin = LinkWriter::new(raw_write, Ciphers::from_split(keys.split, true).send);
+        let plaintext = pattern(17 * MAX_PLAINTEXT + 1234, 9);
         let sealed = writer.seal(&plaintext).unwrap();
         let mut expected = Vec::new();
         for (nonce, chunk) in plaintext.chunks(MAX_PLAINTEXT).enumerate() {
             let mut msg = vec![0u8; chunk.len() + 16];
-            let n = writer.transport.write_message(nonce as u64, chunk, &mut msg).unwrap();
+            let n = keys.initiator.write_message(nonce as u64, chunk, &mut msg).unwrap();
             expected.extend_from_slice(&(n as u16).to_be_bytes());
             expected.extend_from_slice(&msg[..n]);
         }
         assert!(sealed[..] == expected[..]);
         twin.send(&plaintext).await.unwrap();
+        twin.send(&[]).await.unwrap();
         twin.shutdown().await;
         let mut on_wire = Vec::new();
         raw_read.read_to_end(&mut on_wire).await.unwrap();
         assert!(on_wire == expected);
+    }
+
+    #[tokio::test]
+    async fn the_reader_opens_what_snow_seals_and_snow_opens_what_the_writer_seals() {
+        let (mut writer, _reader, _r, _w, keys) = link_and_keys().await;
+        // Responder to initiator, sealed by snow, opened by our reader holding that key.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (dialled, accepted) = tokio::join!(TcpStream::connect(listener.local_addr().unwrap()), listener.accept());
+        let (_, mut raw_write) = dialled.unwrap().into_split();
+        let (accepted_read, _accepted_write) = accepted.unwrap().0.into_split();
+        let mut back = LinkReader::new(accepted_read, Ciphers::from_split(keys.split, true).recv);
+        let plaintext = pattern(3 * MAX_PLAINTEXT + 5, 4);
+        for (nonce, chunk) in plaintext.chunks(MAX_PLAINTEXT).enumerate() {
+            let mut msg = vec![0u8; chunk.len() + 16];
+            let n = keys.responder.write_message(nonce as u64, chunk, &mut msg).unwrap();
+            raw_write.write_all(&(n as u16).to_be_bytes()).await.unwrap();
+            raw_write.write_all(&msg[..n]).await.unwrap();
+        }
+        assert!(recv_exactly(&mut back, plaintext.len()).await[..] == plaintext[..]);
+        // Initiator to responder, sealed by our writer, opened by snow.
+        let sealed = writer.seal(&plaintext).unwrap();
+        let (mut at, mut opened) = (0, Vec::new());
+        for nonce in 0u64.. {
+            if at == sealed.len() {
+                break;
+            }
+            let len = usize::from(u16::from_be_bytes([sealed[at], sealed[at + 1]]));
+            let mut plain = vec![0u8; len];
+            let n = keys
+                .responder
+                .read_message(nonce, &sealed[at + 2..at + 2 + len], &mut plain)
+                .unwrap();
+            opened.extend_from_slice(&plain[..n]);
+            at += 2 + len;
+        }
+        assert!(opened == plaintext);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! few KiB.
 
 mod auth;
+mod cipher;
 mod frames;
 
 pub use auth::Credentials;
