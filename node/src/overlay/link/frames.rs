@@ -10,8 +10,8 @@
 //! (the link's batch buffer) and writes every [`WRITE_FRAMES`] messages with one vectored write
 //! (length, ciphertext, tag per message), so the other node starts decrypting while this one is
 //! still sealing a large batch; the reader fills a fixed buffer with as much as the socket holds
-//! (one system call for up to [`WRITE_FRAMES`] messages instead of two per message), opens every
-//! whole message in it in place and appends the plaintext to the caller's buffer. Neither
+//! (one system call for up to [`WRITE_FRAMES`] messages instead of two per message) and opens
+//! every whole message in it, copied to the end of the caller's buffer and decrypted there. Neither
 //! allocates per message. The octets on the wire are exactly those of sealing the whole stream
 //! at once.
 
@@ -128,8 +128,8 @@ impl LinkReader {
         (buffered.len() >= 2 + len).then_some(len)
     }
 
-    /// Decrypts every whole message in the inbox (in place) and appends the plaintext to `out`;
-    /// whether there was at least one.
+    /// Appends the plaintext of every whole message in the inbox to `out` (each copied there and
+    /// decrypted in place); whether there was at least one.
     fn open_buffered(&mut self, out: &mut BytesMut) -> Result<bool, LinkError> {
         if self.failed {
             return Err(LinkError::Crypto("message failed authentication".into()));
@@ -137,15 +137,17 @@ impl LinkReader {
         let mut opened = false;
         out.reserve(self.end - self.start);
         while let Some(len) = self.complete_message() {
-            let message = &mut self.inbox[self.start + 2..self.start + 2 + len];
-            match self.cipher.open(self.nonce, message) {
-                Ok(plain) => {
-                    out.extend_from_slice(plain);
+            let at = out.len();
+            out.extend_from_slice(&self.inbox[self.start + 2..self.start + 2 + len]);
+            match self.cipher.open(self.nonce, &mut out[at..]).map(|plain| plain.len()) {
+                Ok(n) => {
+                    out.truncate(at + n);
                     self.nonce += 1;
                     self.start += 2 + len;
                     opened = true;
                 }
                 Err(e) => {
+                    out.truncate(at);
                     self.failed = true;
                     return if opened { Ok(true) } else { Err(e) };
                 }
