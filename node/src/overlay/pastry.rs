@@ -277,27 +277,16 @@ impl Pastry {
     /// Where a message routed to `key` goes next, by Pastry's rule (see the module doc), or
     /// [`Hop::Local`] when this node is responsible for the key.
     pub fn next_hop(&self, key: NodeId) -> Hop {
-        if key == self.me {
-            return Hop::Local;
-        }
-        if self.leaf_covers(key) {
-            return self.closest_of(key, self.leaf_set());
-        }
-        let row = shared_prefix(self.me, key);
-        if let Some(node) = self.at(row, digit(key, row)) {
-            return Hop::Node(node);
-        }
-        // The rare case: no entry shares one more digit. A known node sharing as many that is
-        // closer, else the closest known one.
-        match self.closest_of(key, self.known().into_iter().filter(|&n| shared_prefix(n, key) >= row)) {
-            Hop::Local => self.closest_of(key, self.known().into_iter()),
-            hop => hop,
-        }
+        self.hop(key, false)
     }
 
     /// The next hop of a Scribe tree towards `key`: always a node strictly closer to the key than
     /// this one (see the module doc), or [`Hop::Local`] when no known node is.
     pub fn tree_hop(&self, key: NodeId) -> Hop {
+        self.hop(key, true)
+    }
+
+    fn hop(&self, key: NodeId, monotone: bool) -> Hop {
         if key == self.me {
             return Hop::Local;
         }
@@ -306,8 +295,15 @@ impl Pastry {
         }
         let row = shared_prefix(self.me, key);
         if let Some(node) = self.at(row, digit(key, row)) {
-            if closer(node, self.me, key) {
+            if !monotone || closer(node, self.me, key) {
                 return Hop::Node(node);
+            }
+        }
+        if !monotone {
+            // A hole in the table: a known node sharing as many digits that is closer.
+            let same_prefix = self.known().into_iter().filter(|&n| shared_prefix(n, key) >= row);
+            if let hop @ Hop::Node(_) = self.closest_of(key, same_prefix) {
+                return hop;
             }
         }
         self.closest_of(key, self.known().into_iter())
