@@ -786,23 +786,39 @@ pub(crate) struct Report {
 /// into halves, heal, re-converge, flood again.
 pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
     let mut sim = Sim::with_config(seed, cfg);
+    // Large runs say how far they got (they can take longer than one is willing to wait).
+    let wall = std::time::Instant::now();
+    let progress = |sim: &Sim, what: &str| {
+        if n >= 1000 {
+            eprintln!(
+                "overlay sim ({n} nodes): {what} at {:?} virtual, {:?} wall",
+                sim.now,
+                wall.elapsed()
+            );
+        }
+    };
     sim.add_node(None);
     // Joins: a node every 2 ms through a random existing node.
-    for _ in 1..n {
+    for i in 1..n {
         let ids = sim.ids();
         let seed_node = ids[sim.rng.below(ids.len())];
         sim.add_node(Some(seed_node));
         sim.run_for(Duration::from_millis(2));
+        if i % 1000 == 0 {
+            progress(&sim, &format!("{i} joined"));
+        }
     }
     let join_convergence = sim
         .converge(Duration::from_secs(120))
         .expect("leaf sets converge after the joins");
+    progress(&sim, "converged after the joins");
     let dials_per_join = sim.dials as f64 / n as f64;
     let batch = sim.route_batch(2000);
     // Links nobody needs (made while joining) close after their grace.
     sim.run_for(Duration::from_secs(10));
     let (state_mean, state_max, links_mean, links_max) = sim.state();
     let settled = sim.route_batch(2000);
+    progress(&sim, "keys routed, unneeded links closed");
 
     // Churn: crash 10 %, add as many, while routing keys all along.
     let before = sim.counts.clone();
@@ -827,11 +843,13 @@ pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
         }
         sim.run_for(Duration::from_millis(50));
     }
+    progress(&sim, "churn done");
     let churn_start = sim.now;
     sim.run_for(Duration::from_millis(500));
     let churn = diff(&sim.counts, &before);
     sim.converge(Duration::from_secs(120))
         .expect("leaf sets converge after churn");
+    progress(&sim, "converged after churn");
     let churn_reconvergence = sim.now - churn_start;
     let after = sim.route_batch(1000);
     assert_eq!(after.routed_wrong, 0, "after churn every key reaches its owner");
@@ -875,6 +893,7 @@ pub(crate) fn scenario(n: usize, seed: u64, cfg: EngineConfig) -> Report {
     }
     assert!(split > Duration::ZERO, "each half re-forms its ring");
     sim.run_for(Duration::from_secs(5));
+    progress(&sim, "halves re-formed");
     sim.heal();
     let healed_at = sim.now;
     sim.converge(Duration::from_secs(600))
