@@ -11,9 +11,9 @@
 //! (length, ciphertext, tag per message), so the other node starts decrypting while this one is
 //! still sealing a large batch; the reader fills a fixed buffer with as much as the socket holds
 //! (one system call for up to [`WRITE_FRAMES`] messages instead of two per message) and opens
-//! every whole message in it, copied to the end of the caller's buffer and decrypted there. Neither
-//! allocates per message. The octets on the wire are exactly those of sealing the whole stream
-//! at once.
+//! every whole message in it, copied to the end of the caller's buffer and decrypted there.
+//! Neither allocates per message. The octets on the wire are exactly those of sealing the whole
+//! stream at once.
 
 use super::cipher::{Cipher, TAG};
 use super::LinkError;
