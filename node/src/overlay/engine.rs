@@ -507,11 +507,9 @@ impl Engine {
             spare,
             addrs,
         });
-        let urgent = match (&g.tree.local, &entry) {
-            (Some(a), Some(b)) => a.members != b.members,
-            (None, None) => false,
-            _ => true,
-        };
+        // Members appearing or the last one leaving travel at once; a changed count travels as
+        // the aggregates it changes decide (`Agg::membership_differs`).
+        let urgent = g.tree.local.is_some() != entry.is_some();
         g.tree.local = entry;
         self.update(group, urgent);
     }

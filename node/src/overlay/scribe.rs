@@ -134,10 +134,15 @@ impl Agg {
         };
     }
 
-    /// Whether `other` differs in who is a member (not only in spare capacity): such changes
-    /// travel at once, spare-only changes at the next tick.
+    /// Whether `other` differs in what travels at once: whether there are members at all, or
+    /// the listed member nodes (who, and how many members each). Other changes (spare capacity,
+    /// and the member count of an aggregate too large to list) wait for the next tick, so a burst
+    /// of joins in a large group costs each tree edge one update per tick, not one per join.
     pub fn membership_differs(&self, other: &Agg) -> bool {
-        if self.members != other.members {
+        if (self.members == 0) != (other.members == 0) {
+            return true;
+        }
+        if self.nodes.is_some() && self.members != other.members {
             return true;
         }
         match (&self.nodes, &other.nodes) {
